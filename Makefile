@@ -1,0 +1,32 @@
+# A thin wrapper over meson: every target installs what is missing, configures
+# build/ once, and delegates to ninja/meson.
+BUILD ?= build
+DEB_DEPS = meson ninja-build pkg-config libffi-dev libcriterion-dev gcc valgrind gnuplot-nox
+
+.PHONY: all deps build demo test bench install clean
+
+all: build
+
+deps:
+	@./tools/install-deps $(DEB_DEPS)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+
+demo: build
+	./tools/demo $(BUILD)
+
+test: build
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+
+bench: build
+	./bench/run $(BUILD)
+
+install: build
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,296 @@
+"""Turn the raw output of the benchmark programs into result sections, judge
+the targets, and check that a result has every field.  Used by bench/run."""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+
+
+def stats(values):
+    """Median and spread of the successful repetitions (a failed one is < 0)."""
+    v = sorted(x for x in (values or []) if x is not None and x >= 0)
+    if not v:
+        return None
+    q = statistics.quantiles(v, n=4, method="inclusive") if len(v) > 1 else [v[0]] * 3
+    q1, q3 = q[0], q[2]
+    return {"n": len(v), "median": statistics.median(v), "q1": q1, "q3": q3,
+            "min": v[0], "max": v[-1], "values": v}
+
+
+def med(s):
+    return s["median"] if s else None
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def case_errors(data, err):
+    errs = [err] if err else []
+    if data:
+        errs += data.get("errors", [])
+    return errs
+
+
+# ---- sections ----------------------------------------------------------------
+
+def spawn_case(t, h, data, err):
+    d = data or {}
+    c = {"threads": t, "heap_mib": h,
+         "fork_us": stats(d.get("fork_us")), "spawn_us": stats(d.get("spawn_us")),
+         "spawn_main_us": stats(d.get("spawn_main_us")),
+         "spawn_parent_us": stats(d.get("spawn_parent_us")),
+         "cold_us": stats(d.get("cold_us")),
+         "stolen_wakeups": d.get("stolen_wakeups"), "eintr_seen": d.get("eintr_seen"),
+         "errors": case_errors(data, err)}
+    c["spawn_over_fork"] = ratio(med(c["spawn_us"]), med(c["fork_us"]))
+    c["cold_over_spawn"] = ratio(med(c["cold_us"]), med(c["spawn_us"]))
+    return c
+
+
+def freeze_case(t, load, data, err, logged):
+    d = data or {}
+    c = {"threads": t, "load": load,
+         "freeze_log_us": stats(logged),
+         "clone_call_us": stats(d.get("spawn_parent_us")),
+         "spawn_us": stats(d.get("spawn_us")),
+         "stolen_wakeups": d.get("stolen_wakeups"), "eintr_seen": d.get("eintr_seen"),
+         "errors": case_errors(data, err)}
+    if not logged:
+        c["note"] = ("libnuwa logged no 'freeze took N us' line at NUWA_LOG=debug; "
+                     "only the whole nuwa_clone call (freeze + fork + resume) was measured")
+    return c
+
+
+def _mem_round(r):
+    r = r or {}
+    a, t = r.get("after_spawn") or {}, r.get("after_touch") or {}
+    return {"uss_after_spawn_kib": stats(a.get("uss_kib")),
+            "pss_after_spawn_kib": stats(a.get("pss_kib")),
+            "uss_after_touch_kib": stats(t.get("uss_kib")),
+            "pss_after_touch_kib": stats(t.get("pss_kib")),
+            "template_pss_after_spawn_kib": (r.get("template_after_spawn") or {}).get("pss_kib"),
+            "copies_measured": len(a.get("uss_kib") or [])}
+
+
+def memory_case(t, h, n, data, err):
+    d = data or {}
+    tm = d.get("template") or {}
+    c = {"threads": t, "heap_mib": h, "children": n,
+         "template_rss_kib": tm.get("rss_kib"), "template_uss_kib": tm.get("uss_kib"),
+         "nuwa": _mem_round(d.get("nuwa")) if d.get("nuwa") else None,
+         "fork": _mem_round(d.get("fork")) if d.get("fork") else None,
+         "errors": case_errors(data, err)}
+    u = med(c["nuwa"]["uss_after_spawn_kib"]) if c["nuwa"] else None
+    c["uss_after_spawn_pct_of_rss"] = (100.0 * u / c["template_rss_kib"]
+                                       if u is not None and c["template_rss_kib"] else None)
+    return c
+
+
+def overhead_section(ops, iters, samples, errors):
+    rows = []
+    for op in ops:
+        n, p = stats(samples[op]["native"]), stats(samples[op]["preload"])
+        rows.append({"op": op, "iters": iters[op], "native_ns": n, "preload_ns": p,
+                     "preload_over_native": ratio(med(p), med(n))})
+    return {"ops": rows, "errors": errors}
+
+
+def _per_pair(counts):
+    """Instructions per lock+unlock pair: slope between two iteration counts."""
+    (n1, c1), (n2, c2) = counts
+    return (c2 - c1) / (n2 - n1)
+
+
+def callgrind_section(native, preload, err):
+    if err:
+        return {"native_instr_per_pair": None, "preload_instr_per_pair": None,
+                "extra_instr_per_pair": None, "error": err}
+    a, b = _per_pair(native), _per_pair(preload)
+    return {"native_instr_per_pair": a, "preload_instr_per_pair": b,
+            "extra_instr_per_pair": b - a, "raw": {"native": native, "preload": preload},
+            "error": None}
+
+
+# ---- progress lines ----------------------------------------------------------------
+
+def fmt_us(s):
+    if not s:
+        return "n/a"
+    m = s["median"]
+    if m >= 1000:
+        return f"{m / 1000:.3g} ms [{s['min'] / 1000:.3g}-{s['max'] / 1000:.3g}]"
+    return f"{m:.3g} us [{s['min']:.3g}-{s['max']:.3g}]"
+
+
+def fmt_x(v):
+    return "n/a" if v is None else f"{v:.2f}x"
+
+
+def err_tail(c):
+    return f"  ERRORS: {'; '.join(c['errors'][:2])}" if c.get("errors") else ""
+
+
+def spawn_line(c):
+    return (f"fork {fmt_us(c['fork_us'])}  spawn {fmt_us(c['spawn_us'])}  "
+            f"cold {fmt_us(c['cold_us'])}  spawn/fork {fmt_x(c['spawn_over_fork'])}  "
+            f"cold/spawn {fmt_x(c['cold_over_spawn'])}" + err_tail(c))
+
+
+def freeze_line(c):
+    return (f"freeze (libnuwa log) {fmt_us(c['freeze_log_us'])}  "
+            f"nuwa_clone call {fmt_us(c['clone_call_us'])}" + err_tail(c))
+
+
+def memory_line(c):
+    n = c["nuwa"] or {}
+    u = med(n.get("uss_after_spawn_kib"))
+    return (f"template RSS {c['template_rss_kib']} KiB  copy USS after spawn "
+            f"{u if u is not None else 'n/a'} KiB "
+            f"({'n/a' if c['uss_after_spawn_pct_of_rss'] is None else '%.2f%%' % c['uss_after_spawn_pct_of_rss']})"
+            f"  after touch {med(n.get('uss_after_touch_kib'))} KiB" + err_tail(c))
+
+
+def overhead_line(row):
+    return (f"{row['op']:8s} native {med(row['native_ns']) or 0:.1f} ns  preloaded "
+            f"{med(row['preload_ns']) or 0:.1f} ns  ratio {fmt_x(row['preload_over_native'])}")
+
+
+def callgrind_line(cg):
+    if cg["error"]:
+        return f"callgrind: {cg['error']}"
+    return (f"callgrind mutex lock+unlock: native {cg['native_instr_per_pair']:.1f} instr, "
+            f"preloaded {cg['preload_instr_per_pair']:.1f}, extra {cg['extra_instr_per_pair']:.1f}")
+
+
+# ---- machine, targets --------------------------------------------------------------
+
+def _cmd(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine_meta(lib, smoke, command):
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    glibc = (_cmd(["ldd", "--version"]) or "").split("\n")[0] or platform.libc_ver()[1]
+    mem = None
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) // 1024
+    except (OSError, ValueError):
+        pass
+    git = _cmd(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short", "HEAD"])
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "smoke": smoke, "command": command,
+            "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(), "glibc": glibc,
+            "mem_total_mib": mem, "libnuwa": lib, "git": git or None}
+
+
+def _find(lst, **kw):
+    for c in lst or []:
+        if all(c.get(k) == v for k, v in kw.items()):
+            return c
+    return None
+
+
+def targets(res):
+    t = []
+
+    def add(name, goal, value, ok, unit, note=None):
+        t.append({"name": name, "target": goal, "value": value, "unit": unit,
+                  "met": None if value is None else bool(ok(value)), "note": note})
+
+    s = _find(res["spawn"], threads=16, heap_mib=256)
+    add("spawn / raw fork, T=16 H=256", "<= 1.3", s and s["spawn_over_fork"], lambda v: v <= 1.3, "x")
+    add("cold start / spawn, T=16 H=256", ">= 20", s and s["cold_over_spawn"], lambda v: v >= 20, "x")
+    f = _find(res["freeze"], threads=64, load=False)
+    fl = f and med(f["freeze_log_us"])
+    add("freeze, 64 idle threads", "<= 2000 us", fl, lambda v: v <= 2000, "us",
+        None if fl is not None or not f else
+        "no libnuwa freeze timing; nuwa_clone call (upper bound) = %s" % fmt_us(f["clone_call_us"]))
+    m = _find(res["memory"], threads=16, heap_mib=256)
+    add("copy USS after spawn / template RSS, T=16 H=256", "<= 5 %",
+        m and m["uss_after_spawn_pct_of_rss"], lambda v: v <= 5, "%")
+    cg = res.get("callgrind") or {}
+    add("uncontended mutex lock+unlock, extra instructions", "<= 5",
+        cg.get("extra_instr_per_pair"), lambda v: v <= 5, "instr")
+    rows = {r["op"]: r for r in (res.get("overhead") or {}).get("ops", [])}
+    for op, label in (("condvar", "cond-var ping-pong"), ("pipe", "pipe round trip")):
+        v = rows.get(op, {}).get("preload_over_native")
+        add(f"{label}, preloaded / native", "<= 1.05", v, lambda x: x <= 1.05, "x")
+    return t
+
+
+# ---- completeness check (smoke test) ------------------------------------------------
+
+STATS_FIELDS = {
+    "spawn": ["fork_us", "spawn_us", "spawn_main_us", "spawn_parent_us", "cold_us",
+              "spawn_over_fork", "cold_over_spawn"],
+    "freeze": ["clone_call_us", "spawn_us"],
+    "memory": ["template_rss_kib", "template_uss_kib", "uss_after_spawn_pct_of_rss"],
+}
+MEM_ROUND = ["uss_after_spawn_kib", "pss_after_spawn_kib", "uss_after_touch_kib",
+             "pss_after_touch_kib", "template_pss_after_spawn_kib"]
+
+
+def check_fields(res, require):
+    """Every field each benchmark promises, present and not null."""
+    miss = []
+    for k in ("meta", "config", "targets"):
+        if not res.get(k):
+            miss.append(k)
+    for k in ("nproc", "cpu", "kernel", "glibc", "command"):
+        if (res.get("meta") or {}).get(k) is None:
+            miss.append("meta." + k)
+    for sec, fields in STATS_FIELDS.items():
+        if sec not in require:
+            continue
+        if not res.get(sec):
+            miss.append(sec + ": no cases")
+        for i, c in enumerate(res.get(sec) or []):
+            for fld in fields:
+                if c.get(fld) is None:
+                    miss.append(f"{sec}[{i}].{fld}")
+            if sec == "memory":
+                for rnd in ("nuwa", "fork"):
+                    for fld in MEM_ROUND:
+                        if (c.get(rnd) or {}).get(fld) is None:
+                            miss.append(f"memory[{i}].{rnd}.{fld}")
+    if "overhead" in require:
+        ov = res.get("overhead") or {}
+        if not ov.get("ops"):
+            miss.append("overhead.ops")
+        for r in ov.get("ops", []):
+            for fld in ("native_ns", "preload_ns", "preload_over_native"):
+                if r.get(fld) is None:
+                    miss.append(f"overhead.{r['op']}.{fld}")
+        cg = res.get("callgrind") or {}
+        for fld in ("native_instr_per_pair", "preload_instr_per_pair", "extra_instr_per_pair"):
+            if cg.get(fld) is None:
+                miss.append(f"callgrind.{fld} ({cg.get('error')})")
+    if "peers" in require:
+        for p in ("dmtcp", "criu"):
+            if "available" not in (res.get("peers") or {}).get(p, {}):
+                miss.append(f"peers.{p}.available")
+    return miss
+
+
+def write_all(res, out):
+    import render  # bench/render.py
+    path = os.path.join(out, "results.json")
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
+    paths = [path, render.markdown(res, os.path.join(out, "results.md"))]
+    paths += render.plots(res, out)
+    return paths

@@ -1,0 +1,55 @@
+/* The synthetic template program: T worker threads, H MiB of touched heap and
+ * the internal channels a real server has (self-pipes, epoll sets, eventfds).
+ *
+ * A "child report" is how a copy of the program proves it is alive: its main
+ * thread takes a slot in shared memory and wakes every worker through the
+ * channel that worker sleeps on; each worker that runs counts itself in the
+ * slot, and the last one stamps t_all.  A worker woken in the wrong process
+ * (a copy that still shares a channel with its parent) is counted as stolen. */
+#ifndef BENCH_TMPL_H
+#define BENCH_TMPL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MAX_SLOTS 64
+
+struct slot {
+	volatile int pid;
+	volatile int acks;         /* threads of this process that have run (main included) */
+	volatile int done;         /* futex word: 1 once every thread has run */
+	volatile int phase_done;   /* memory benchmark: last phase completed */
+	volatile int64_t t_main;   /* the copy's main thread got control */
+	volatile int64_t t_all;    /* the last of its threads ran */
+};
+
+struct shared {
+	volatile int nslots;
+	volatile int phase;        /* memory benchmark: parent's command (futex) */
+	volatile int stolen;       /* wake-ups that reached a thread of the wrong process */
+	volatile int eintr;        /* blocking calls that returned EINTR to the program */
+	struct slot slots[MAX_SLOTS];
+};
+
+struct tmpl_cfg {
+	int threads;
+	long heap_mib;
+	int pipes, epolls, eventfds;
+	int warmup_ms;
+	int load;                  /* workers hammer mutexes and pipes instead of sleeping */
+};
+
+extern struct shared *g_shared;
+
+/* Build the heap, the channels and the workers, run the warm-up, and return
+ * once every worker sits in its blocking call (or, with load, is looping). */
+void state_init(const struct tmpl_cfg *c);
+/* Write one byte in every page of heap slice [from, from + frac). */
+void state_touch(double from, double frac);
+long state_heap_bytes(void);
+
+/* Called by the main thread of a new copy: take the next free slot (or
+ * `local` when not NULL), stamp t_main and wake every worker.  Returns the slot. */
+struct slot *child_report(struct slot *local);
+
+#endif

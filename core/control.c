@@ -1,0 +1,378 @@
+/* libnuwa's control thread: waits for triggers (the trigger signal, the
+ * nuwa_clone() API, the control socket), runs freezes and forks, and reaps
+ * the children it made.  It is not an application thread: it is never
+ * parked, and in every child it is resumed first and rebuilds the rest. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fdremap.h"
+#include "freeze.h"
+
+#pragma weak fdremap_own_fd
+#pragma weak fdremap_forget_own_fd
+#pragma weak fdremap_prepare
+#pragma weak fdremap_finish
+#pragma weak ctlsock_init
+#pragma weak ctlsock_pollfds
+#pragma weak ctlsock_dispatch
+#pragma weak ctlsock_child_exited
+#pragma weak ctlsock_after_spawn
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#define NUWA_FD_BASE 1000   /* libnuwa's descriptors live above this */
+#define MAX_KIDS 1024
+
+struct api_req {
+	int n;
+	pid_t *pids;
+	volatile int done;
+	int result;
+};
+
+static int wake_fd = -1;
+static pid_t control_tid;
+static volatile int control_running;
+static volatile int trigger_pending, handover_pending;
+static struct api_req *volatile api_pending;
+static struct api_req *api_current;
+static struct kid { pid_t pid; int pidfd; } kids[MAX_KIDS];
+static int nkids;
+
+REAL_DECL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *));
+
+static int own_fd(int fd)
+{
+	if (fd < 0)
+		return fd;
+	int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, NUWA_FD_BASE);
+	if (hi >= 0) {
+		syscall(SYS_close, fd);
+		fd = hi;
+	}
+	if (fdremap_own_fd)
+		fdremap_own_fd(fd);
+	return fd;
+}
+
+static void wake_control(void)
+{
+	uint64_t one = 1;
+	syscall(SYS_write, wake_fd, &one, sizeof one);
+}
+
+void control_trigger(void)
+{
+	trigger_pending = 1;
+	wake_control();
+}
+
+void control_note_handover(void)
+{
+	handover_pending = 1;
+	wake_control();
+}
+
+static void kid_add(pid_t pid, int pidfd)
+{
+	if (nkids == MAX_KIDS) {
+		/* still reaped: the kernel autoreaps nothing with exit_signal 0,
+		 * so keep waiting for the oldest one by pid instead */
+		nuwa_warn("more than %d live children: child %d not tracked", MAX_KIDS, pid);
+		syscall(SYS_close, pidfd);
+		return;
+	}
+	kids[nkids].pid = pid;
+	kids[nkids].pidfd = own_fd(pidfd);
+	nkids++;
+}
+
+static void kid_reap(int i)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	if (syscall(SYS_waitid, P_PIDFD, kids[i].pidfd, &si, WEXITED | WNOHANG | __WALL, NULL) < 0 ||
+	    si.si_pid == 0)
+		return;
+	int status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
+	                                      : (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+	nuwa_debug("child %d exited, status 0x%x", kids[i].pid, status);
+	if (fdremap_forget_own_fd)
+		fdremap_forget_own_fd(kids[i].pidfd);
+	syscall(SYS_close, kids[i].pidfd);
+	pid_t pid = kids[i].pid;
+	kids[i] = kids[--nkids];
+	if (ctlsock_child_exited)
+		ctlsock_child_exited(pid, status);
+}
+
+/* In a new child, on its control thread, before the threads resume. */
+void control_child_reinit(void)
+{
+	control_tid = (pid_t)syscall(SYS_gettid);
+	for (int i = 0; i < nkids; i++) {
+		if (fdremap_forget_own_fd)
+			fdremap_forget_own_fd(kids[i].pidfd);
+		syscall(SYS_close, kids[i].pidfd);
+	}
+	nkids = 0;
+	/* The eventfd is shared with the parent: a trigger there must not
+	 * wake us.  Same number, new object. */
+	int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e >= 0) {
+		syscall(SYS_dup3, e, wake_fd, O_CLOEXEC);
+		syscall(SYS_close, e);
+	}
+	trigger_pending = 0;
+	if (api_current) {
+		api_current->result = 0;
+		__atomic_store_n(&api_current->done, 1, __ATOMIC_RELEASE);
+		nuwa_futex_wake(&api_current->done, 1);
+		api_current = NULL;
+	}
+	if (ctlsock_after_spawn)
+		ctlsock_after_spawn();
+}
+
+/* Freeze, fork n children, resume everybody.  Returns the number of
+ * children, or -errno; *is_child is set in each child. */
+static int do_clone(int n, pid_t *pids, int *is_child)
+{
+	char err[2048];
+	*is_child = 0;
+	int r = freeze_all(err, sizeof err);
+	if (r < 0) {
+		nuwa_err("freeze failed: %s", err);
+		return r;
+	}
+	if (fdremap_prepare && (r = fdremap_prepare(err, sizeof err)) < 0) {
+		nuwa_err("freeze failed: descriptors: %s", err);
+		freeze_release();
+		return r;
+	}
+	char list[1024];
+	size_t off = 0;
+	int made = 0;
+	list[0] = 0;
+	for (int i = 0; i < n; i++) {
+		int pidfd = -1;
+		pid_t pid = freeze_fork_child(&pidfd);
+		if (pid == 0) {
+			*is_child = 1;
+			return 0;
+		}
+		if (pid < 0) {
+			r = pid;
+			nuwa_err("fork failed: %s", strerror(-pid));
+			break;
+		}
+		kid_add(pid, pidfd);
+		if (pids)
+			pids[made] = pid;
+		made++;
+		if (off < sizeof list - 16)
+			off += (size_t)snprintf(list + off, sizeof list - off, " %d", pid);
+	}
+	if (fdremap_finish)
+		fdremap_finish();
+	freeze_release();
+	if (made)
+		nuwa_info("clone done: %d children:%s", made, list);
+	return made ? made : r;
+}
+
+/* ---- template mode ---- */
+
+int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
+{
+	int saved = nuwa_cfg.timeout_ms;
+	if (timeout_ms > 0)
+		nuwa_cfg.timeout_ms = timeout_ms;
+	int r = freeze_all(err, errlen);
+	nuwa_cfg.timeout_ms = saved;
+	if (r < 0)
+		return r;
+	if (fdremap_prepare && (r = fdremap_prepare(err, errlen)) < 0) {
+		freeze_release();
+		return r;
+	}
+	nuwa_state = NUWA_STATE_TEMPLATE;
+	nuwa_info("template ready: %d threads frozen", nuwa_ft.nslots);
+	return 0;
+}
+
+pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg, int *pidfd)
+{
+	if (nuwa_state != NUWA_STATE_TEMPLATE)
+		return -EINVAL;
+	int fd = -1;
+	pid_t pid = freeze_fork_child_with(stdio, child_fn, arg, &fd);
+	if (pid > 0) {
+		kid_add(pid, fd);
+		if (pidfd)
+			*pidfd = nkids ? kids[nkids - 1].pidfd : -1;
+	}
+	return pid;
+}
+
+int tmpl_thaw(void)
+{
+	if (nuwa_state != NUWA_STATE_TEMPLATE)
+		return -EINVAL;
+	if (fdremap_finish)
+		fdremap_finish();
+	freeze_release();
+	nuwa_info("thawed");
+	return 0;
+}
+
+static void on_trigger(void)
+{
+	int is_child;
+	char err[2048];
+	switch (nuwa_cfg.mode) {
+	case NUWA_MODE_CLONE:
+		do_clone(nuwa_cfg.clones, NULL, &is_child);
+		break;
+	case NUWA_MODE_TEMPLATE:
+		if (nuwa_state == NUWA_STATE_RUNNING && tmpl_freeze(0, err, sizeof err) < 0)
+			nuwa_err("freeze failed: %s", err);
+		break;
+	default:
+		nuwa_warn("NUWA_MODE snapshot is not implemented yet; trigger ignored");
+	}
+}
+
+static void handle_wake(void)
+{
+	uint64_t v;
+	syscall(SYS_read, wake_fd, &v, sizeof v);
+	if (handover_pending) {
+		handover_pending = 0;
+		nuwa_signals_block_for_control();
+	}
+	struct api_req *req = __atomic_exchange_n(&api_pending, NULL, __ATOMIC_ACQ_REL);
+	if (req) {
+		int is_child;
+		api_current = req;
+		int r = do_clone(req->n, req->pids, &is_child);
+		if (is_child)
+			return;
+		api_current = NULL;
+		req->result = r;
+		__atomic_store_n(&req->done, 1, __ATOMIC_RELEASE);
+		nuwa_futex_wake(&req->done, 1);
+	}
+	if (__atomic_exchange_n(&trigger_pending, 0, __ATOMIC_ACQ_REL))
+		on_trigger();
+}
+
+static void *control_main(void *arg)
+{
+	prctl(PR_SET_NAME, "nuwa-control");
+	control_tid = (pid_t)syscall(SYS_gettid);
+	nuwa_signals_block_for_control();
+	tls_init();
+	control_running = tls_tid_offset() >= 0;
+	for (;;) {
+		struct pollfd pfd[1 + MAX_KIDS + 64];
+		int n = 0;
+		pfd[n++] = (struct pollfd){ .fd = wake_fd, .events = POLLIN };
+		for (int i = 0; i < nkids; i++)
+			pfd[n++] = (struct pollfd){ .fd = kids[i].pidfd, .events = POLLIN };
+		int nk = nkids, nc = 0;
+		if (ctlsock_pollfds)
+			nc = ctlsock_pollfds(pfd + n, 64);
+		if (syscall(SYS_ppoll, pfd, n + nc, NULL, NULL, 0) < 0)
+			continue; /* EINTR: the trigger handler ran here */
+		if (pfd[0].revents) {
+			handle_wake();
+			continue; /* we may be a new child now: everything above is stale */
+		}
+		for (int i = nk; i >= 1; i--)
+			if (pfd[i].revents)
+				kid_reap(i - 1);
+		if (nc && ctlsock_dispatch)
+			ctlsock_dispatch(pfd + n, nc);
+	}
+	return NULL;
+}
+
+static void start_thread(void)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	/* The new thread inherits this mask: no program handler may run on
+	 * it before it sets its own. */
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, _NSIG / 8);
+	pthread_t t;
+	int r = REAL(pthread_create)(&t, NULL, control_main, NULL);
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, _NSIG / 8);
+	if (r) {
+		nuwa_err("cannot start the control thread: %s", strerror(r));
+		return;
+	}
+	pthread_detach(t);
+}
+
+void control_start(void)
+{
+	int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e < 0) {
+		nuwa_err("cannot create the control eventfd: %s", strerror(errno));
+		return;
+	}
+	wake_fd = own_fd(e);
+	if (ctlsock_init)
+		ctlsock_init();
+	start_thread();
+}
+
+/* The program forked (plain fork()): the child has lost the control thread. */
+void control_after_app_fork(void)
+{
+	nkids = 0;
+	api_pending = NULL;
+	api_current = NULL;
+	trigger_pending = 0;
+	if (wake_fd >= 0) {
+		int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (e >= 0) {
+			syscall(SYS_dup3, e, wake_fd, O_CLOEXEC);
+			syscall(SYS_close, e);
+		}
+	}
+	if (ctlsock_after_spawn)
+		ctlsock_after_spawn();
+	start_thread();
+}
+
+int control_request_clone(int n, pid_t *pids)
+{
+	if (!control_running)
+		return -ENOSYS;
+	if ((pid_t)syscall(SYS_gettid) == control_tid)
+		return -EDEADLK;
+	struct api_req req = { .n = n, .pids = pids };
+	struct api_req *none = NULL;
+	if (!__atomic_compare_exchange_n(&api_pending, &none, &req, 0, __ATOMIC_ACQ_REL,
+	                                 __ATOMIC_RELAXED))
+		return -EBUSY;
+	wake_control();
+	/* Wait as a thread idle at a freeze point: this thread is parked
+	 * here and resumes here in every child. */
+	nuwa_self.idle = FP_NUWA_API;
+	while (!__atomic_load_n(&req.done, __ATOMIC_ACQUIRE))
+		nuwa_futex_wait(&req.done, 0, NULL);
+	nuwa_self.idle = FP_BUSY;
+	return req.result;
+}

@@ -1,0 +1,232 @@
+/* The control socket itself: DIR/PID.sock in the private runtime directory
+ * (core/ctl_rundir.c), made at start-up and again in every spawned child,
+ * removed when the process exits normally or is stopped.
+ *
+ * libnuwa's descriptors are moved to high numbers (out of the way of
+ * programs that expect low ones or dup2 onto fixed numbers) and registered
+ * with fdremap, which then neither reports nor rebuilds them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl_rundir.h"
+#include "ctl_sys.h"
+#include "ctlsock_int.h"
+#include "fdremap.h"
+#include "nuwa_int.h"
+
+#define HIGH_FD_MIN 900
+
+int ctl_listen_fd = -1;
+static pid_t owner_pid;           /* the process that bound sock_path */
+static dev_t sock_dev;
+static ino_t sock_ino;
+static char run_dir[108];
+static char sock_path[108];
+static int initialised;
+
+/* Move fd to a high number (close-on-exec) and register it as libnuwa's.
+ * F_DUPFD fails with EINVAL when the minimum is at or over RLIMIT_NOFILE:
+ * then pick a lower floor. */
+int ctl_own_fd(int fd)
+{
+	struct rlimit rl;
+	long min = HIGH_FD_MIN;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (long)rl.rlim_cur <= min + 64)
+		min = (long)rl.rlim_cur / 2;
+	int hi = ctl_fcntl(fd, F_DUPFD_CLOEXEC, min);
+	if (hi >= 0) {
+		ctl_close(fd);
+		fd = hi;
+	}
+	fdremap_own_fd(fd);
+	return fd;
+}
+
+void ctl_drop_fd(int fd)
+{
+	if (fd < 0)
+		return;
+	fdremap_forget_own_fd(fd);
+	ctl_close(fd);
+}
+
+/* ---- listening socket ------------------------------------------------------- */
+
+/* A socket file at our name is a leftover of a process that had our pid and
+ * died without removing it (SIGKILL): nothing can be listening on it, since
+ * only one live process has this pid.  Replace it, but only when it really
+ * is a socket that we own and a connect() is refused; never follow a link. */
+static int clear_stale(int dirfd, const char *name)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+		nuwa_err("control socket: %s exists and is not a socket of ours: refused",
+		         sock_path);
+		return -EEXIST;
+	}
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (probe < 0)
+		return -errno;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	memcpy(a.sun_path, sock_path, strlen(sock_path) + 1);
+	int r = ctl_connect(probe, (struct sockaddr *)&a, sizeof a);
+	int e = errno;
+	ctl_close(probe);
+	if (r == 0 || e == EAGAIN) {
+		/* Another pid namespace sharing the directory has this pid. */
+		nuwa_err("control socket: %s is in use by a live process: refused", sock_path);
+		return -EADDRINUSE;
+	}
+	if (e != ECONNREFUSED)
+		return -e;
+	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	nuwa_info("control socket: replaced stale %s", sock_path);
+	return 0;
+}
+
+static int ctl_listen(void)
+{
+	char err[256], name[32];
+	pid_t pid = getpid();
+	int dirfd = ctl_rundir_open(run_dir, 1, err, sizeof err);
+	if (dirfd < 0) {
+		nuwa_err("control socket disabled: %s", err);
+		return dirfd;
+	}
+	int r = ctl_sock_path(sock_path, sizeof sock_path, run_dir, pid);
+	if (r < 0) {
+		nuwa_err("control socket disabled: path %s/%ld.sock is too long for a Unix "
+		         "socket (108 bytes): set NUWA_RUNTIME_DIR", run_dir, (long)pid);
+		goto out;
+	}
+	snprintf(name, sizeof name, "%ld" CTL_SOCK_SUFFIX, (long)pid);
+	if ((r = clear_stale(dirfd, name)) < 0)
+		goto out;
+
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	fd = ctl_own_fd(fd);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	memcpy(a.sun_path, sock_path, strlen(sock_path) + 1);
+	/* The directory was checked through dirfd; make sure the path still
+	 * names that directory (it is ours and 0700, so only we or root could
+	 * have swapped it) before binding by path. */
+	struct stat ds, ps;
+	if (fstat(dirfd, &ds) < 0 || lstat(run_dir, &ps) < 0 || ds.st_dev != ps.st_dev ||
+	    ds.st_ino != ps.st_ino) {
+		r = -ESTALE;
+		nuwa_err("control socket disabled: %s changed while being checked", run_dir);
+		ctl_drop_fd(fd);
+		goto out;
+	}
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 64) < 0) {
+		r = -errno;
+		nuwa_err("control socket disabled: cannot listen on %s: %s", sock_path,
+		         strerror(-r));
+		ctl_drop_fd(fd);
+		goto out;
+	}
+	/* The directory already keeps others out; the socket itself need not
+	 * be more open than that either (bind used the process umask). */
+	fchmodat(dirfd, name, 0600, 0);
+	struct stat ss;
+	if (fstatat(dirfd, name, &ss, AT_SYMLINK_NOFOLLOW) == 0) {
+		sock_dev = ss.st_dev;
+		sock_ino = ss.st_ino;
+	}
+	ctl_listen_fd = fd;
+	owner_pid = pid;
+	nuwa_info("control socket: %s", sock_path);
+	r = 0;
+out:
+	ctl_close(dirfd);
+	if (r < 0)
+		sock_path[0] = 0;
+	return r;
+}
+
+int ctlsock_init(void)
+{
+	if (initialised)
+		return ctl_listen_fd >= 0 ? 0 : -EALREADY;
+	initialised = 1;
+	ctl_tables_init();
+	if (ctl_rundir_path(run_dir, sizeof run_dir) < 0) {
+		nuwa_err("control socket disabled: runtime directory path too long "
+		         "(NUWA_RUNTIME_DIR or XDG_RUNTIME_DIR)");
+		return -ENAMETOOLONG;
+	}
+	return ctl_listen();
+}
+
+const char *ctlsock_path(void)
+{
+	return sock_path;
+}
+
+/* Remove our socket file, if it is still the one we bound. */
+static void unlink_socket(void)
+{
+	struct stat st;
+	if (!sock_path[0] || owner_pid != getpid())
+		return;
+	if (lstat(sock_path, &st) == 0 && st.st_dev == sock_dev && st.st_ino == sock_ino)
+		unlink(sock_path);
+	sock_path[0] = 0;
+}
+
+/* Normal exit of the program (exit() or return from main). */
+__attribute__((destructor)) static void ctlsock_fini(void)
+{
+	unlink_socket();
+}
+
+/* ---- new child, process exit -------------------------------------------------- */
+
+void ctlsock_after_spawn(void)
+{
+	/* Everything here was the template's.  Only close: shutdown() would act
+	 * on the open file descriptions the template still uses. */
+	ctl_forget_all();
+	ctl_drop_fd(ctl_listen_fd);
+	ctl_listen_fd = -1;
+	sock_path[0] = 0;        /* the template's file: not ours to remove */
+	if (initialised && run_dir[0])
+		ctl_listen();
+}
+
+void ctl_exit_process(int status)
+{
+	long long deadline = ctl_now_ms() + 1000;
+	for (;;) {
+		struct pollfd pfd[CTL_MAX_CONN];
+		int n = 0;
+		for (int i = 0; i < CTL_MAX_CONN; i++) {
+			struct ctl_conn *c = &ctl_conns[i];
+			ctl_flush(c);
+			if (c->fd >= 0 && c->out_off < c->out_len)
+				pfd[n++] = (struct pollfd){ .fd = c->fd, .events = POLLOUT };
+		}
+		long long left = deadline - ctl_now_ms();
+		if (n == 0 || left <= 0)
+			break;
+		ctl_poll(pfd, (unsigned)n, (int)left);
+	}
+	unlink_socket();
+	_exit(status);
+}

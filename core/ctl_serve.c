@@ -1,0 +1,296 @@
+/* Control-socket requests -> core calls (protocol in ctl_proto.h).
+ *
+ * Each request is checked against the process state first, so that a
+ * request in the wrong state gets a clear error and changes nothing:
+ *     running  : freeze, status, hello
+ *     freezing : status, hello              (only seen from another thread)
+ *     template : spawn, thaw, stop, status, hello
+ * In snapshot mode the original process keeps running after its freeze and
+ * a forked child holds the image; spawn requests sent to the original are
+ * answered with that child's pid (CTL_F_REDIRECT_PID) and `nuwa` follows. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ctlsock_int.h"
+#include "ffcall.h"
+#include "nuwa_int.h"
+
+_Static_assert(NUWA_STATE_RUNNING == 0 && NUWA_STATE_FREEZING == 1 &&
+               NUWA_STATE_TEMPLATE == 2, "ctl_state_name() order");
+_Static_assert(NUWA_MODE_CLONE == 0 && NUWA_MODE_TEMPLATE == 1 && NUWA_MODE_SNAPSHOT == 2,
+               "ctl_mode_name() order");
+
+static int live_template_pid(void)
+{
+	/* The core reports the snapshot child's death through
+	 * ctlsock_child_exited(); kill(0) also covers a child that was not
+	 * ours to reap. */
+	if (ctl_template_pid > 0 && kill(ctl_template_pid, 0) < 0 && errno == ESRCH)
+		ctl_template_pid = 0;
+	return ctl_template_pid;
+}
+
+static void reply_ok_simple(struct ctl_conn *c)
+{
+	struct ctl_buf b;
+	if (ctl_reply_begin(c, &b, CTL_REP_OK, 64) == 0)
+		ctl_reply_end(c, &b);
+}
+
+static void do_hello(struct ctl_conn *c)
+{
+	struct ctl_buf b;
+	if (ctl_reply_begin(c, &b, CTL_REP_OK, 128) < 0)
+		return;
+	int tp = nuwa_state == NUWA_STATE_TEMPLATE ? getpid() : live_template_pid();
+	ctl_put_i32(&b, CTL_F_PID, getpid());
+	ctl_put_u32(&b, CTL_F_STATE, (uint32_t)nuwa_state);
+	ctl_put_u32(&b, CTL_F_MODE, (uint32_t)nuwa_cfg.mode);
+	ctl_put_i32(&b, CTL_F_TEMPLATE_PID, tp);
+	ctl_put_u32(&b, CTL_F_CHILDREN, (uint32_t)ctl_children_live());
+	ctl_put_u32(&b, CTL_F_VERSION, CTL_VERSION);
+	ctl_reply_end(c, &b);
+}
+
+/* The core's report, followed in text mode by the control socket's own part.
+ * Sized with a first call (like snprintf) and written in place. */
+static void put_status_text(struct ctl_buf *b, int json, size_t room)
+{
+	char *s = ctl_reserve_str(b, CTL_F_TEXT, room);
+	if (!s)
+		return;
+	size_t n = nuwa_status_text(s, room + 1, json);
+	if (n > room)
+		n = room;
+	ctl_commit_str(b, s, n);
+}
+
+static size_t status_room(int json)
+{
+	/* + slack: threads may change state between the sizing and the write */
+	return nuwa_status_text(NULL, 0, json) + 4096;
+}
+
+static void do_status(struct ctl_conn *c, const struct ctl_msg *m)
+{
+	uint32_t json = 0;
+	ctl_get_u32(m, CTL_F_JSON, &json);
+	size_t room = status_room(!!json);
+	if (room > CTL_MAX_REPLY - 256)
+		room = CTL_MAX_REPLY - 256;
+	struct ctl_buf b;
+	if (ctl_reply_begin(c, &b, CTL_REP_OK, room + 256) < 0)
+		return;
+	put_status_text(&b, !!json, room);
+	ctl_reply_end(c, &b);
+}
+
+static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
+{
+	if (nuwa_state == NUWA_STATE_TEMPLATE) {
+		ctl_reply_error(c, EALREADY, "pid %ld is already a template", (long)getpid());
+		return;
+	}
+	if (nuwa_state != NUWA_STATE_RUNNING) {
+		ctl_reply_error(c, EBUSY, "pid %ld: a freeze is already under way", (long)getpid());
+		return;
+	}
+	int32_t timeout = 0;
+	if (ctl_get_i32(m, CTL_F_TIMEOUT_MS, &timeout) < 0 || timeout <= 0)
+		timeout = nuwa_cfg.timeout_ms;
+	char err[512] = "";
+	int r = tmpl_freeze(timeout, err, sizeof err);
+	if (r < 0) {
+		ctl_reply_error(c, -r, "freeze failed: %s", err[0] ? err : strerror(-r));
+		return;
+	}
+	if (r > 0)
+		ctl_template_pid = r;
+	size_t room = status_room(0);
+	if (room > CTL_MAX_REPLY - 256)
+		room = CTL_MAX_REPLY - 256;
+	struct ctl_buf b;
+	if (ctl_reply_begin(c, &b, CTL_REP_OK, room + 256) < 0)
+		return;
+	ctl_put_i32(&b, CTL_F_PID, getpid());
+	ctl_put_i32(&b, CTL_F_TEMPLATE_PID, r > 0 ? r : getpid());
+	put_status_text(&b, 0, room);
+	ctl_reply_end(c, &b);
+}
+
+static int not_template(struct ctl_conn *c, const char *what)
+{
+	if (nuwa_state == NUWA_STATE_TEMPLATE)
+		return 0;
+	int tp = live_template_pid();
+	if (tp > 0 && !strcmp(what, "spawn")) {
+		struct ctl_buf b;
+		if (ctl_reply_begin(c, &b, CTL_REP_ERROR, 256) == 0) {
+			ctl_put_i32(&b, CTL_F_ERRNO, EAGAIN);
+			ctl_put_str(&b, CTL_F_MESSAGE, "this process is running; its snapshot "
+			            "template is another process");
+			ctl_put_i32(&b, CTL_F_REDIRECT_PID, tp);
+			ctl_reply_end(c, &b);
+		}
+		return 1;
+	}
+	ctl_reply_error(c, EINVAL, "cannot %s: pid %ld is not a template (it is %s); "
+	                "freeze it first with 'nuwa freeze %ld'", what, (long)getpid(),
+	                ctl_state_name((unsigned)nuwa_state), (long)getpid());
+	return 1;
+}
+
+static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
+{
+	if (not_template(c, "spawn"))
+		return;
+	uint32_t count = 1, wait = 0, nstdio = 0;
+	int r = ctl_get_u32(m, CTL_F_COUNT, &count);
+	if ((r < 0 && r != -ENOENT) || count < 1 || count > CTL_MAX_SPAWN) {
+		ctl_reply_error(c, EINVAL, "spawn: count must be 1 to %d", CTL_MAX_SPAWN);
+		return;
+	}
+	ctl_get_u32(m, CTL_F_WAIT, &wait);
+	ctl_get_u32(m, CTL_F_STDIO, &nstdio);
+	if ((nstdio != 0 && nstdio != 3) || (int)nstdio != c->nfds) {
+		ctl_reply_error(c, EINVAL, "spawn: %u standard descriptors announced, %d "
+		                "received (expected 0 or 3)", nstdio, c->nfds);
+		return;
+	}
+	unsigned ncalls = ctl_count(m, CTL_F_CALL);
+	if (ncalls > CTL_MAX_CALLS) {
+		ctl_reply_error(c, E2BIG, "spawn: at most %d --call options", CTL_MAX_CALLS);
+		return;
+	}
+	const char *calls[CTL_MAX_CALLS];
+	for (unsigned i = 0; i < ncalls; i++)
+		calls[i] = ctl_get_nth_str(m, CTL_F_CALL, i);
+	char err[512];
+	/* Resolve every symbol before the first fork: a typo makes no child. */
+	if ((r = ffcall_plan_prepare(calls, (int)ncalls, err, sizeof err)) < 0) {
+		ctl_reply_error(c, -r, "%s", err);
+		return;
+	}
+	if (wait && ctl_children_free() < (int)count) {
+		ctl_reply_error(c, EAGAIN, "spawn: too many children already being waited for");
+		return;
+	}
+
+	uint32_t made = 0;
+	for (; made < count; made++) {
+		int pidfd = -1;
+		ctl_unclaimed_clear();
+		pid_t pid = tmpl_spawn(nstdio ? c->fds : NULL, ncalls ? ffcall_plan_run : NULL,
+		                       NULL, &pidfd);
+		if (pid < 0) {
+			char msg[256];
+			snprintf(msg, sizeof msg, "spawn failed after %u child%s: %s", made,
+			         made == 1 ? "" : "ren", strerror((int)-pid));
+			struct ctl_buf b;
+			if (ctl_reply_begin(c, &b, CTL_REP_ERROR, 512) == 0) {
+				ctl_put_i32(&b, CTL_F_ERRNO, (int32_t)-pid);
+				ctl_put_str(&b, CTL_F_MESSAGE, msg);
+				ctl_put_u32(&b, CTL_F_COUNT, made);
+				ctl_reply_end(c, &b);
+			}
+			return;
+		}
+		if (pidfd >= 0)
+			pidfd = ctl_own_fd(pidfd);
+		struct ctl_buf b;
+		if (ctl_reply_begin(c, &b, CTL_REP_SPAWNED, 32) == 0) {
+			ctl_put_i32(&b, CTL_F_PID, pid);
+			ctl_reply_end(c, &b);
+		}
+		/* The SPAWNED reply is queued before a possible EXITED one. */
+		ctl_child_add(pid, pidfd, wait ? c : NULL);
+	}
+	struct ctl_buf b;
+	if (ctl_reply_begin(c, &b, CTL_REP_OK, 32) == 0) {
+		ctl_put_u32(&b, CTL_F_COUNT, made);
+		ctl_reply_end(c, &b);
+	}
+}
+
+static void do_thaw(struct ctl_conn *c)
+{
+	if (not_template(c, "thaw"))
+		return;
+	int r = tmpl_thaw();
+	if (r < 0) {
+		ctl_reply_error(c, -r, "thaw failed: %s", strerror(-r));
+		return;
+	}
+	reply_ok_simple(c);
+}
+
+/* The template exits; its children are not touched: they are reparented to
+ * init (or the nearest subreaper) and keep running.  Clients waiting for
+ * one of them are told that its status will not come. */
+static void do_stop(struct ctl_conn *c)
+{
+	if (not_template(c, "stop"))
+		return;
+	int live = ctl_children_live();
+	struct ctl_buf b;
+	if (ctl_reply_begin(c, &b, CTL_REP_OK, 64) == 0) {
+		ctl_put_u32(&b, CTL_F_CHILDREN, (uint32_t)live);
+		ctl_reply_end(c, &b);
+	}
+	for (int i = 0; i < CTL_MAX_CONN; i++) {
+		struct ctl_conn *w = &ctl_conns[i];
+		if (w->fd >= 0 && w->waited) {
+			ctl_reply_error(w, ESHUTDOWN, "template %ld stopped: its children keep "
+			                "running but their exit status cannot be reported",
+			                (long)getpid());
+			w->closing = 1;
+		}
+	}
+	nuwa_info("stopped by pid %ld over the control socket; %d children keep running",
+	          (long)c->pid, live);
+	ctl_exit_process(0);
+}
+
+static void do_signal(struct ctl_conn *c, const struct ctl_msg *m)
+{
+	int32_t pid = 0, sig = 0;
+	if (ctl_get_i32(m, CTL_F_PID, &pid) < 0 || ctl_get_i32(m, CTL_F_SIGNAL, &sig) < 0 ||
+	    sig < 1 || sig > SIGRTMAX) {
+		ctl_reply_error(c, EINVAL, "signal: needs a pid and a signal number");
+		return;
+	}
+	/* Only a child this very connection spawned and waits for. */
+	struct ctl_child *ch = ctl_child_find(pid);
+	if (!ch || ch->conn != ctl_conn_index(c) || ch->serial != c->serial) {
+		ctl_reply_error(c, ESRCH, "signal: %d is not a child this request waits for", pid);
+		return;
+	}
+	long r = ch->pidfd >= 0 ? syscall(SYS_pidfd_send_signal, ch->pidfd, sig, NULL, 0)
+	                       : kill(pid, sig);
+	if (r < 0) {
+		ctl_reply_error(c, errno, "signal %d to %d: %s", sig, pid, strerror(errno));
+		return;
+	}
+	reply_ok_simple(c);
+}
+
+void ctl_handle(struct ctl_conn *c, const struct ctl_msg *m)
+{
+	nuwa_debug("control socket: %s request from pid %ld", ctl_type_name(m->type),
+	           (long)c->pid);
+	switch (m->type) {
+	case CTL_REQ_HELLO: do_hello(c); break;
+	case CTL_REQ_STATUS: do_status(c, m); break;
+	case CTL_REQ_FREEZE: do_freeze(c, m); break;
+	case CTL_REQ_SPAWN: do_spawn(c, m); break;
+	case CTL_REQ_THAW: do_thaw(c); break;
+	case CTL_REQ_STOP: do_stop(c); break;
+	case CTL_REQ_SIGNAL: do_signal(c, m); break;
+	default:
+		ctl_reply_error(c, EOPNOTSUPP, "unknown request type %u", m->type);
+	}
+}

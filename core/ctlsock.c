@@ -1,0 +1,567 @@
+/* The control socket's connections: accepting (same user or root only),
+ * framing, bounded non-blocking I/O, and the table of spawned children.
+ * The socket file is made in ctl_listen.c; requests are handled in
+ * ctl_serve.c.
+ *
+ * Everything runs on libnuwa's control thread, which also holds the frozen
+ * template: a client must never be able to stall it.  So every socket is
+ * non-blocking, input and output are bounded per connection, a message that
+ * cannot be framed closes its connection, and a full connection table evicts
+ * the longest-idle client that is not waiting for a child.
+ *
+ * Memory comes from mmap, never malloc: application threads may be parked
+ * anywhere (policy "any"), possibly inside malloc with an arena lock held. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_sys.h"
+#include "ctlsock_int.h"
+#include "fdremap.h"
+#include "nuwa_int.h"
+
+#define OUT_KEEP (64 * 1024)      /* output mapping kept between replies */
+#define ACCEPT_BURST 16
+#define EVICT_IDLE_MS 2000
+
+struct ctl_conn ctl_conns[CTL_MAX_CONN];
+struct ctl_child ctl_children[CTL_MAX_CHILDREN];
+pid_t ctl_template_pid;
+static unsigned next_serial;
+
+/* Exit statuses of children reaped while tmpl_spawn() was still running
+ * (before the spawn could be recorded); cleared before each tmpl_spawn()
+ * so that a recycled pid never matches an old entry. */
+static struct { pid_t pid; int wstatus; } unclaimed[16];
+static unsigned unclaimed_next;
+
+long long ctl_now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* ---- connections ------------------------------------------------------------ */
+
+int ctl_conn_index(const struct ctl_conn *c)
+{
+	return (int)(c - ctl_conns);
+}
+
+void ctl_conn_close(struct ctl_conn *c)
+{
+	if (c->fd < 0)
+		return;
+	ctl_drop_fd(c->fd);
+	c->fd = -1;
+	for (int i = 0; i < c->nfds; i++)
+		ctl_drop_fd(c->fds[i]);
+	c->nfds = 0;
+	if (c->in)
+		munmap(c->in, CTL_IN_CAP);
+	if (c->out)
+		munmap(c->out, c->out_cap);
+	c->in = c->out = NULL;
+	c->in_len = c->out_len = c->out_off = c->out_cap = 0;
+	c->closing = 0;
+	/* Its children keep running; nobody waits for them any more. */
+	int idx = ctl_conn_index(c);
+	for (int i = 0; i < CTL_MAX_CHILDREN; i++) {
+		struct ctl_child *ch = &ctl_children[i];
+		if (ch->pid && ch->conn == idx && ch->serial == c->serial) {
+			ch->conn = -1;
+			ctl_drop_fd(ch->pidfd);
+			ch->pidfd = -1;
+		}
+	}
+	c->waited = 0;
+}
+
+/* Make room for `room` more bytes of output. */
+static int out_reserve(struct ctl_conn *c, size_t room)
+{
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	size_t need = c->out_len + room;
+	if (need > CTL_OUT_MAX)
+		return -EMSGSIZE;
+	if (need <= c->out_cap)
+		return 0;
+	size_t cap = c->out_cap ? c->out_cap : OUT_KEEP;
+	while (cap < need)
+		cap *= 2;
+	void *p = c->out ? mremap(c->out, c->out_cap, cap, MREMAP_MAYMOVE)
+	                 : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	                        -1, 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	c->out = p;
+	c->out_cap = cap;
+	return 0;
+}
+
+int ctl_reply_begin(struct ctl_conn *c, struct ctl_buf *b, unsigned type, size_t room)
+{
+	if (c->fd < 0 || out_reserve(c, room) < 0) {
+		nuwa_warn("control socket: reply of %zu bytes to pid %ld dropped, closing",
+		          room, (long)c->pid);
+		c->closing = 1;
+		return -1;
+	}
+	ctl_begin(b, c->out + c->out_len, room, (uint16_t)type);
+	return 0;
+}
+
+void ctl_reply_end(struct ctl_conn *c, struct ctl_buf *b)
+{
+	long n = ctl_end(b);
+	if (n < 0) {
+		nuwa_warn("control socket: reply to pid %ld too large, closing", (long)c->pid);
+		c->closing = 1;
+		return;
+	}
+	c->out_len += (size_t)n;
+}
+
+void ctl_reply_error(struct ctl_conn *c, int err, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	struct ctl_buf b;
+	if (ctl_reply_begin(c, &b, CTL_REP_ERROR, 64 + sizeof msg) < 0)
+		return;
+	ctl_put_i32(&b, CTL_F_ERRNO, err);
+	ctl_put_str(&b, CTL_F_MESSAGE, msg);
+	ctl_put_u32(&b, CTL_F_VERSION, CTL_VERSION);
+	ctl_reply_end(c, &b);
+}
+
+/* Send what is queued without blocking; close when done if asked to. */
+void ctl_flush(struct ctl_conn *c)
+{
+	while (c->fd >= 0 && c->out_off < c->out_len) {
+		struct iovec iov = { c->out + c->out_off, c->out_len - c->out_off };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = ctl_sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				ctl_conn_close(c);   /* EPIPE: the client is gone */
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	if (c->fd < 0)
+		return;
+	c->out_off = c->out_len = 0;
+	if (c->out_cap > OUT_KEEP) {
+		/* A big status reply must not leave its memory behind. */
+		munmap(c->out, c->out_cap);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
+	if (c->closing)
+		ctl_conn_close(c);
+}
+
+static void take_fds(struct ctl_conn *c, struct msghdr *mh)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		int n = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+			if (c->nfds < CTL_MAX_FDS) {
+				c->fds[c->nfds++] = ctl_own_fd(fd);
+			} else {
+				ctl_close(fd);
+				c->closing = 1;
+			}
+		}
+	}
+	if (mh->msg_flags & MSG_CTRUNC)
+		c->closing = 1;  /* the kernel dropped descriptors: too many sent */
+}
+
+/* Handle every complete request in the input buffer, one at a time: the
+ * next is looked at only once the previous reply has been sent. */
+static void process_input(struct ctl_conn *c)
+{
+	while (c->fd >= 0 && !c->closing && c->out_off == c->out_len && c->in_len) {
+		struct ctl_msg m;
+		long size = ctl_frame(c->in, c->in_len, CTL_MAX_REQUEST, &m);
+		if (size == 0)
+			return;
+		if (size < 0) {
+			if (size == -EPROTO)
+				ctl_reply_error(c, EPROTO, "not a nuwa control message (bad magic)");
+			else if (size == -EPROTONOSUPPORT)
+				ctl_reply_error(c, EPROTONOSUPPORT, "protocol version %u is not "
+				                "supported: this process speaks version %u",
+				                m.version, CTL_VERSION);
+			else
+				ctl_reply_error(c, EMSGSIZE, "request of %u bytes is over the limit "
+				                "of %u", m.len, CTL_MAX_REQUEST);
+			c->closing = 1;
+		} else if (ctl_validate(&m) < 0) {
+			ctl_reply_error(c, EPROTO, "malformed %s request: bad fields",
+			                ctl_type_name(m.type));
+		} else {
+			ctl_handle(c, &m);
+		}
+		/* Descriptors not taken by the request are not kept. */
+		for (int i = 0; i < c->nfds; i++)
+			ctl_drop_fd(c->fds[i]);
+		c->nfds = 0;
+		if (c->fd < 0)
+			return;
+		if (size > 0) {
+			memmove(c->in, c->in + size, c->in_len - (size_t)size);
+			c->in_len -= (size_t)size;
+		}
+		ctl_flush(c);
+	}
+	if (c->fd >= 0 && c->closing && c->out_off == c->out_len)
+		ctl_conn_close(c);
+}
+
+static void conn_read(struct ctl_conn *c)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * (CTL_MAX_FDS + 1))];
+	} ctrl;
+	struct iovec iov = { c->in + c->in_len, CTL_IN_CAP - c->in_len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.buf,
+	                     .msg_controllen = sizeof ctrl.buf };
+	if (iov.iov_len == 0) {
+		/* Cannot happen: a whole request fits and is consumed at once. */
+		ctl_conn_close(c);
+		return;
+	}
+	ssize_t n = ctl_recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			ctl_conn_close(c);
+		return;
+	}
+	take_fds(c, &mh);
+	if (n == 0) {
+		/* Client gone, possibly mid-request: the partial request is dropped
+		 * unhandled, so it changes nothing. */
+		ctl_conn_close(c);
+		return;
+	}
+	c->in_len += (size_t)n;
+	c->last_ms = ctl_now_ms();
+	process_input(c);
+}
+
+static struct ctl_conn *free_slot(void)
+{
+	struct ctl_conn *victim = NULL;
+	long long now = ctl_now_ms();
+	for (int i = 0; i < CTL_MAX_CONN; i++) {
+		struct ctl_conn *c = &ctl_conns[i];
+		if (c->fd < 0)
+			return c;
+		if (!c->waited && c->out_off == c->out_len && now - c->last_ms >= EVICT_IDLE_MS &&
+		    (!victim || c->last_ms < victim->last_ms))
+			victim = c;
+	}
+	if (victim) {
+		nuwa_info("control socket: dropping idle client pid %ld", (long)victim->pid);
+		ctl_conn_close(victim);
+	}
+	return victim;
+}
+
+/* Best effort, one short message to a client we will not serve. */
+static void refuse(int fd, int err, const char *msg)
+{
+	char mem[512];
+	struct ctl_buf b;
+	ctl_begin(&b, mem, sizeof mem, CTL_REP_ERROR);
+	ctl_put_i32(&b, CTL_F_ERRNO, err);
+	ctl_put_str(&b, CTL_F_MESSAGE, msg);
+	long n = ctl_end(&b);
+	if (n > 0) {
+		struct iovec iov = { mem, (size_t)n };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		(void)ctl_sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+	ctl_close(fd);
+}
+
+static void accept_clients(void)
+{
+	for (int k = 0; k < ACCEPT_BURST; k++) {
+		int fd = ctl_accept4(ctl_listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;   /* EAGAIN, or a client that gave up (ECONNABORTED) */
+		struct ucred cr;
+		socklen_t len = sizeof cr;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+			ctl_close(fd);
+			continue;
+		}
+		/* Only the same user or root may drive this process: a request
+		 * can fork it and run its functions. */
+		if (cr.uid != geteuid() && cr.uid != 0) {
+			nuwa_warn("control socket: refused connection from uid %u (pid %ld)",
+			          (unsigned)cr.uid, (long)cr.pid);
+			refuse(fd, EACCES, "permission denied: only the same user or root may "
+			       "control this process");
+			continue;
+		}
+		struct ctl_conn *c = free_slot();
+		if (!c) {
+			refuse(fd, EAGAIN, "too many clients at once, try again");
+			continue;
+		}
+		void *in = mmap(NULL, CTL_IN_CAP, PROT_READ | PROT_WRITE,
+		                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (in == MAP_FAILED) {
+			refuse(fd, ENOMEM, "out of memory");
+			continue;
+		}
+		memset(c, 0, sizeof *c);
+		c->fd = ctl_own_fd(fd);
+		c->serial = ++next_serial;
+		c->uid = cr.uid;
+		c->pid = cr.pid;
+		c->in = in;
+		c->last_ms = ctl_now_ms();
+	}
+}
+
+int ctlsock_pollfds(struct pollfd *pfd, int max)
+{
+	int n = 0;
+	if (ctl_listen_fd >= 0 && n < max)
+		pfd[n++] = (struct pollfd){ .fd = ctl_listen_fd, .events = POLLIN };
+	for (int i = 0; i < CTL_MAX_CONN && n < max; i++) {
+		struct ctl_conn *c = &ctl_conns[i];
+		if (c->fd < 0)
+			continue;
+		/* While a reply is queued, wait for room to send it and read no more:
+		 * a client that never reads cannot make us buffer without end. */
+		short ev = c->out_off < c->out_len ? POLLOUT : POLLIN;
+		pfd[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
+	}
+	return n;
+}
+
+static struct ctl_conn *conn_by_fd(int fd)
+{
+	for (int i = 0; i < CTL_MAX_CONN; i++)
+		if (ctl_conns[i].fd == fd && fd >= 0)
+			return &ctl_conns[i];
+	return NULL;
+}
+
+void ctlsock_dispatch(const struct pollfd *pfd, int n)
+{
+	int accept_ready = 0;
+	for (int i = 0; i < n; i++) {
+		if (!pfd[i].revents || pfd[i].fd < 0)
+			continue;
+		if (pfd[i].fd == ctl_listen_fd) {
+			accept_ready = 1;
+			continue;
+		}
+		struct ctl_conn *c = conn_by_fd(pfd[i].fd);
+		if (!c)
+			continue;  /* closed while handling an earlier entry */
+		if (pfd[i].revents & POLLOUT) {
+			ctl_flush(c);
+			if (c->fd >= 0)
+				process_input(c);  /* requests that waited for the reply */
+		}
+		if (c->fd >= 0 && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			conn_read(c);
+	}
+	/* Accept last: a new connection may reuse the number of one closed
+	 * above, and must not be given that one's poll results. */
+	if (accept_ready && ctl_listen_fd >= 0)
+		accept_clients();
+}
+
+/* ---- children ------------------------------------------------------------- */
+
+struct ctl_child *ctl_child_find(pid_t pid)
+{
+	for (int i = 0; i < CTL_MAX_CHILDREN; i++)
+		if (ctl_children[i].pid == pid && pid > 0)
+			return &ctl_children[i];
+	return NULL;
+}
+
+int ctl_children_free(void)
+{
+	int n = 0;
+	for (int i = 0; i < CTL_MAX_CHILDREN; i++)
+		n += ctl_children[i].pid == 0;
+	return n;
+}
+
+int ctl_children_live(void)
+{
+	return CTL_MAX_CHILDREN - ctl_children_free();
+}
+
+static void report_exit(struct ctl_child *ch, int wstatus);
+
+void ctl_unclaimed_clear(void)
+{
+	memset(unclaimed, 0, sizeof unclaimed);
+}
+
+/* Remember a child spawned for connection c (waited: c is not NULL).  The
+ * pidfd, when kept, lets `nuwa spawn --wait` forward signals without racing
+ * with pid reuse. */
+struct ctl_child *ctl_child_add(pid_t pid, int pidfd, struct ctl_conn *c)
+{
+	struct ctl_child *ch = NULL;
+	for (int i = 0; i < CTL_MAX_CHILDREN && !ch; i++)
+		if (ctl_children[i].pid == 0)
+			ch = &ctl_children[i];
+	if (!ch) {
+		ctl_drop_fd(pidfd);
+		return NULL;   /* not remembered; it is still reaped by the core */
+	}
+	ch->pid = pid;
+	ch->pidfd = c ? pidfd : -1;
+	if (!c)
+		ctl_drop_fd(pidfd);
+	ch->conn = c ? ctl_conn_index(c) : -1;
+	ch->serial = c ? c->serial : 0;
+	if (c)
+		c->waited++;
+	/* Reaped before we got here? */
+	for (unsigned i = 0; i < sizeof unclaimed / sizeof unclaimed[0]; i++)
+		if (unclaimed[i].pid == pid) {
+			unclaimed[i].pid = 0;
+			report_exit(ch, unclaimed[i].wstatus);
+			return NULL;
+		}
+	return ch;
+}
+
+static void report_exit(struct ctl_child *ch, int wstatus)
+{
+	if (ch->conn >= 0) {
+		struct ctl_conn *c = &ctl_conns[ch->conn];
+		if (c->fd >= 0 && c->serial == ch->serial) {
+			struct ctl_buf b;
+			if (ctl_reply_begin(c, &b, CTL_REP_EXITED, 64) == 0) {
+				ctl_put_i32(&b, CTL_F_PID, ch->pid);
+				ctl_put_i32(&b, CTL_F_WSTATUS, wstatus);
+				ctl_reply_end(c, &b);
+			}
+			c->waited--;
+			ctl_flush(c);
+		}
+	}
+	ctl_drop_fd(ch->pidfd);
+	*ch = (struct ctl_child){ .pidfd = -1, .conn = -1 };
+}
+
+void ctlsock_child_exited(pid_t pid, int wstatus)
+{
+	if (pid == ctl_template_pid)
+		ctl_template_pid = 0;
+	struct ctl_child *ch = ctl_child_find(pid);
+	if (ch) {
+		report_exit(ch, wstatus);
+		return;
+	}
+	unclaimed[unclaimed_next].pid = pid;
+	unclaimed[unclaimed_next].wstatus = wstatus;
+	unclaimed_next = (unclaimed_next + 1) % (sizeof unclaimed / sizeof unclaimed[0]);
+}
+
+void ctl_tables_init(void)
+{
+	for (int i = 0; i < CTL_MAX_CONN; i++)
+		ctl_conns[i].fd = -1;
+	for (int i = 0; i < CTL_MAX_CHILDREN; i++)
+		ctl_children[i] = (struct ctl_child){ .pidfd = -1, .conn = -1 };
+}
+
+/* In a new child: the connections and children were the template's. */
+void ctl_forget_all(void)
+{
+	for (int j = 0; j < CTL_MAX_CHILDREN; j++)
+		ctl_children[j].conn = -1;   /* no EXITED reports from here */
+	for (int i = 0; i < CTL_MAX_CONN; i++)
+		ctl_conn_close(&ctl_conns[i]);
+	for (int j = 0; j < CTL_MAX_CHILDREN; j++) {
+		ctl_drop_fd(ctl_children[j].pidfd);
+		ctl_children[j] = (struct ctl_child){ .pidfd = -1, .conn = -1 };
+	}
+	ctl_unclaimed_clear();
+	ctl_template_pid = 0;
+}
+
+/* ---- status ------------------------------------------------------------------- */
+
+size_t ctlsock_describe(char *buf, size_t len, int json)
+{
+	size_t n = 0;
+#define OUT(...) do { \
+		int k_ = snprintf(buf ? buf + (n < len ? n : len) : NULL, \
+		                  n < len ? len - n : 0, __VA_ARGS__); \
+		if (k_ > 0) n += (size_t)k_; \
+	} while (0)
+	const char *path = ctlsock_path();
+	if (json) {
+		/* The path is ours (digits, the runtime directory): escape only
+		 * what JSON requires. */
+		OUT("\"socket\":\"");
+		for (const char *p = path; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				OUT("\\%c", *p);
+			else if ((unsigned char)*p < 0x20)
+				OUT("\\u%04x", *p);
+			else
+				OUT("%c", *p);
+		}
+		OUT("\",\"spawned\":[");
+		int first = 1;
+		for (int i = 0; i < CTL_MAX_CHILDREN; i++) {
+			struct ctl_child *ch = &ctl_children[i];
+			if (!ch->pid)
+				continue;
+			OUT("%s{\"pid\":%ld,\"waited\":%s}", first ? "" : ",", (long)ch->pid,
+			    ch->conn >= 0 ? "true" : "false");
+			first = 0;
+		}
+		OUT("]");
+	} else {
+		OUT("socket: %s\n", path[0] ? path : "(none)");
+		OUT("spawned children running: %d\n", ctl_children_live());
+		for (int i = 0; i < CTL_MAX_CHILDREN; i++) {
+			struct ctl_child *ch = &ctl_children[i];
+			if (ch->pid)
+				OUT("  child %ld%s\n", (long)ch->pid,
+				    ch->conn >= 0 ? " (a client waits for it)" : "");
+		}
+	}
+#undef OUT
+	return n;
+}

@@ -1,0 +1,78 @@
+/* ctlsock_int.h — shared by the control socket's transport (ctlsock.c) and
+ * its request handlers (ctl_serve.c).  Control thread only. */
+#ifndef NUWA_CTLSOCK_INT_H
+#define NUWA_CTLSOCK_INT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "ctl_proto.h"
+#include "ctlsock.h"
+
+#define CTL_MAX_FDS 3             /* descriptors a request may carry */
+#define CTL_IN_CAP (CTL_HDR_SIZE + CTL_MAX_REQUEST)
+#define CTL_OUT_MAX (CTL_HDR_SIZE + CTL_MAX_REPLY + 65536)
+#define CTL_MAX_CHILDREN 4096     /* spawned children remembered at once */
+
+struct ctl_conn {
+	int fd;                  /* -1: free slot */
+	unsigned serial;         /* bumped at every accept: children keep (slot, serial) */
+	uid_t uid;
+	pid_t pid;               /* peer, from SO_PEERCRED */
+	char *in;                /* mmap'd, CTL_IN_CAP bytes */
+	size_t in_len;
+	char *out;               /* mmap'd on demand, out_cap bytes */
+	size_t out_len, out_off, out_cap;
+	int fds[CTL_MAX_FDS];    /* received with SCM_RIGHTS, not yet used */
+	int nfds;
+	int waited;              /* children this connection waits for */
+	int closing;             /* send what is queued, then close */
+	long long last_ms;       /* last activity (monotonic), for eviction */
+};
+
+struct ctl_child {
+	pid_t pid;               /* 0: free */
+	int pidfd;               /* kept only for waited children, else -1 */
+	int conn;                /* slot of the waiting connection, -1 if none */
+	unsigned serial;
+};
+
+extern struct ctl_conn ctl_conns[CTL_MAX_CONN];
+extern struct ctl_child ctl_children[CTL_MAX_CHILDREN];
+extern pid_t ctl_template_pid;   /* snapshot mode: the child holding the image */
+
+/* Replies: begin reserves `room` bytes of output (0 on failure: the
+ * connection is then marked closing), end queues the message. */
+int  ctl_reply_begin(struct ctl_conn *c, struct ctl_buf *b, unsigned type, size_t room);
+void ctl_reply_end(struct ctl_conn *c, struct ctl_buf *b);
+void ctl_reply_error(struct ctl_conn *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void ctl_flush(struct ctl_conn *c);
+
+/* Children spawned through the socket. */
+struct ctl_child *ctl_child_add(pid_t pid, int pidfd, struct ctl_conn *c);
+struct ctl_child *ctl_child_find(pid_t pid);
+void ctl_unclaimed_clear(void);   /* before each tmpl_spawn() */
+int ctl_children_free(void);
+int ctl_children_live(void);
+int ctl_conn_index(const struct ctl_conn *c);
+
+/* One complete, framed request (ctl_serve.c). */
+void ctl_handle(struct ctl_conn *c, const struct ctl_msg *m);
+
+/* `nuwa stop`: flush every reply, remove the socket, exit the process. */
+void ctl_exit_process(int status) __attribute__((noreturn));
+
+long long ctl_now_ms(void);
+
+/* ctl_listen.c */
+extern int ctl_listen_fd;
+int  ctl_own_fd(int fd);     /* to a high number, registered with fdremap */
+void ctl_drop_fd(int fd);    /* forget + close; ignores -1 */
+
+/* ctlsock.c */
+void ctl_tables_init(void);
+void ctl_forget_all(void);
+void ctl_conn_close(struct ctl_conn *c);
+
+#endif

@@ -1,0 +1,260 @@
+/* The freeze protocol, run on libnuwa's control thread (DESIGN.md §2):
+ *   1. hold back thread creation and fork() (lifecycle),
+ *   2. park idle threads as soon as they are seen idle; wait, up to the
+ *      timeout, for the busy ones to reach a freeze point,
+ *   3. then either park the busy ones where they are (policy "any") or give
+ *      up naming them and release everybody (policy "idle"),
+ *   4. re-list /proc/self/task until the set of tasks is stable and every
+ *      task is parked (threads made by raw clone or by libc are tasks too).
+ * Nothing here allocates or takes a lock that a parked thread could hold. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "freeze.h"
+
+volatile int nuwa_freezing;
+volatile int nuwa_state;
+long long nuwa_last_freeze_us;
+
+struct linux_dirent64 {
+	unsigned long long d_ino;
+	long long d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+/* Tids of this process but the caller's, without malloc. */
+static int list_tasks(pid_t *tids, int max)
+{
+	int fd = (int)syscall(SYS_open, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	pid_t me = (pid_t)syscall(SYS_gettid);
+	char buf[4096];
+	int n = 0;
+	long len;
+	while ((len = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+		for (long off = 0; off < len;) {
+			struct linux_dirent64 *d = (void *)(buf + off);
+			off += d->d_reclen;
+			if (d->d_name[0] < '0' || d->d_name[0] > '9')
+				continue;
+			pid_t t = (pid_t)atoi(d->d_name);
+			if (t != me && n < max)
+				tids[n++] = t;
+		}
+	}
+	syscall(SYS_close, fd);
+	return n;
+}
+
+static struct park_slot *slot_add(pid_t tid)
+{
+	int n = nuwa_ft.nslots;
+	if (n >= NUWA_MAX_THREADS)
+		return NULL;
+	struct park_slot *s = &nuwa_ft.slots[n];
+	memset(s, 0, sizeof *s);
+	s->tid = tid;
+	s->state = SLOT_LISTED;
+	s->cmd = CMD_WAIT;
+	s->is_main = tid == (pid_t)syscall(SYS_getpid);
+	__atomic_store_n(&nuwa_ft.nslots, n + 1, __ATOMIC_RELEASE);
+	return s;
+}
+
+static void thread_name(pid_t tid, char *out, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+	int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
+	long n = fd >= 0 ? syscall(SYS_read, fd, out, len - 1) : -1;
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	if (n <= 0)
+		n = 0;
+	out[n] = 0;
+	if (n && out[n - 1] == '\n')
+		out[n - 1] = 0;
+}
+
+/* What a not-yet-parked thread is doing, for error messages. */
+static int thread_idle_state(pid_t tid, int *known)
+{
+	int idle = FP_BUSY;
+	registry_lock();
+	struct nuwa_thread *t = registry_find(tid);
+	*known = t != NULL;
+	if (t)
+		idle = t->idle;
+	registry_unlock();
+	return idle;
+}
+
+static void describe_unparked(char *err, size_t len, const char *why)
+{
+	size_t off = (size_t)snprintf(err, len, "%s:", why);
+	for (int i = 0; i < nuwa_ft.nslots && off < len; i++) {
+		struct park_slot *s = &nuwa_ft.slots[i];
+		if (!s->present || s->state == SLOT_PARKED)
+			continue;
+		char name[16];
+		int known;
+		int idle = thread_idle_state(s->tid, &known);
+		thread_name(s->tid, name, sizeof name);
+		off += (size_t)snprintf(err + off, len - off, " tid %d (%s) %s;", s->tid, name,
+		                        !known ? "busy, not created through pthread_create"
+		                        : idle ? freeze_point_name(idle) : "busy (not at a freeze point)");
+	}
+	if (off && off < len && err[off - 1] == ';')
+		err[off - 1] = 0;
+}
+
+/* Give up: every parked thread goes on exactly where it was. */
+static void freeze_abandon(void)
+{
+	int n = nuwa_ft.nslots;
+	for (int i = 0; i < n; i++)
+		park_release_slot(&nuwa_ft.slots[i], CMD_RELEASE);
+	freeze_release();
+}
+
+int freeze_all(char *err, size_t errlen)
+{
+	static pid_t tids[NUWA_MAX_THREADS];
+	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
+	struct timespec tmo = { nuwa_cfg.timeout_ms / 1000, (nuwa_cfg.timeout_ms % 1000) * 1000000L };
+	struct timespec deadline = ts_add(t0, tmo), hard = ts_add(deadline, (struct timespec){ 2, 0 });
+	int forced = 0, stable_rounds = 0, busy_parked = 0;
+
+	if (nuwa_state != NUWA_STATE_RUNNING) {
+		snprintf(err, errlen, "a freeze is already held");
+		return -EBUSY;
+	}
+	nuwa_state = NUWA_STATE_FREEZING;
+	__atomic_store_n(&nuwa_freezing, 1, __ATOMIC_SEQ_CST);
+	if (lifecycle_wait_quiet_until(deadline) < 0) {
+		snprintf(err, errlen, "a pthread_create() or fork() did not finish in %d ms",
+		         nuwa_cfg.timeout_ms);
+		freeze_release();
+		return -ETIMEDOUT;
+	}
+	__atomic_store_n(&nuwa_ft.nslots, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&nuwa_ft.active, 1, __ATOMIC_RELEASE);
+
+	for (;;) {
+		int n = list_tasks(tids, NUWA_MAX_THREADS);
+		if (n < 0) {
+			snprintf(err, errlen, "cannot list /proc/self/task: %s", strerror(-n));
+			freeze_abandon();
+			return n;
+		}
+		int added = 0, all_parked = 1;
+		for (int i = 0; i < nuwa_ft.nslots; i++)
+			nuwa_ft.slots[i].present = 0;
+		for (int i = 0; i < n; i++) {
+			struct park_slot *s = freeze_slot_find(tids[i]);
+			if (!s) {
+				if (!(s = slot_add(tids[i]))) {
+					snprintf(err, errlen, "more than %d threads", NUWA_MAX_THREADS);
+					freeze_abandon();
+					return -E2BIG;
+				}
+				added = 1;
+			}
+			s->present = 1;
+		}
+		for (int i = 0; i < nuwa_ft.nslots; i++) {
+			struct park_slot *s = &nuwa_ft.slots[i];
+			int st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+			if (!s->present) {
+				if (st != SLOT_PARKED) /* the task exited */
+					s->tid = -1, s->state = SLOT_EMPTY;
+				continue;
+			}
+			if (st == SLOT_PARKED)
+				continue;
+			all_parked = 0;
+			if (st != SLOT_LISTED)
+				continue;
+			int known, idle = thread_idle_state(s->tid, &known);
+			if (idle || forced) {
+				s->state = SLOT_SIGNALLED;
+				if (syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), s->tid, nuwa_park_sig) < 0)
+					s->tid = -1, s->state = SLOT_EMPTY, s->present = 0;
+				else if (!idle)
+					busy_parked++;
+			}
+		}
+		stable_rounds = (all_parked && !added) ? stable_rounds + 1 : 0;
+		if (stable_rounds >= 2)
+			break;
+		struct timespec now = ts_now(CLOCK_MONOTONIC);
+		if (!forced && ts_cmp(now, deadline) >= 0) {
+			if (nuwa_cfg.policy == NUWA_POLICY_IDLE) {
+				char why[64];
+				snprintf(why, sizeof why, "threads still busy after %d ms", nuwa_cfg.timeout_ms);
+				describe_unparked(err, errlen, why);
+				freeze_abandon();
+				return -ETIMEDOUT;
+			}
+			forced = 1;
+			continue;
+		}
+		if (forced && ts_cmp(now, hard) >= 0) {
+			describe_unparked(err, errlen, "threads did not park (blocking libnuwa's signal?)");
+			freeze_abandon();
+			return -ETIMEDOUT;
+		}
+		struct timespec nap = { 0, all_parked ? 20000 : 100000 };
+		syscall(SYS_nanosleep, &nap, NULL);
+	}
+	struct timespec dt = ts_sub(ts_now(CLOCK_MONOTONIC), t0);
+	nuwa_last_freeze_us = dt.tv_sec * 1000000LL + dt.tv_nsec / 1000;
+	int parked = 0;
+	for (int i = 0; i < nuwa_ft.nslots; i++) {
+		struct park_slot *s = &nuwa_ft.slots[i];
+		if (s->state == SLOT_PARKED)
+			parked++;
+	}
+	/* Two tasks on one thread pointer (raw clone without CLONE_SETTLS):
+	 * neither may have its TCB tid rewritten. */
+	for (int i = 0; i < nuwa_ft.nslots; i++)
+		for (int j = i + 1; j < nuwa_ft.nslots; j++)
+			if (nuwa_ft.slots[i].state == SLOT_PARKED &&
+			    nuwa_ft.slots[j].state == SLOT_PARKED &&
+			    nuwa_ft.slots[i].tcb == nuwa_ft.slots[j].tcb)
+				nuwa_ft.slots[i].tcb_shared = nuwa_ft.slots[j].tcb_shared = 1;
+	nuwa_debug("freeze took %lld us: %d threads parked, %d of them busy",
+	           nuwa_last_freeze_us, parked, busy_parked);
+	return 0;
+}
+
+/* The freeze is over in this process: let every parked thread go and wait
+ * until each has left its slot (the table is reused by the next freeze). */
+void freeze_release(void)
+{
+	int n = nuwa_ft.nslots;
+	for (int i = 0; i < n; i++) {
+		struct park_slot *s = &nuwa_ft.slots[i];
+		if (s->state == SLOT_PARKED)
+			park_release_slot(s, CMD_RELEASE);
+	}
+	for (int i = 0; i < n; i++) {
+		struct park_slot *s = &nuwa_ft.slots[i];
+		int st;
+		while ((st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)) == SLOT_PARKED)
+			nuwa_futex_wait(&s->state, st, NULL);
+	}
+	__atomic_store_n(&nuwa_ft.active, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&nuwa_freezing, 0, __ATOMIC_SEQ_CST);
+	nuwa_futex_wake(&nuwa_freezing, 1 << 30);
+	nuwa_state = NUWA_STATE_RUNNING;
+}

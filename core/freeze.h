@@ -1,0 +1,89 @@
+/* The freeze table: one slot per task of the process while a freeze is set
+ * up or held.  Shared by core/ (protocol, fork, resume) and tls/ (per-thread
+ * kernel state saved at park time and restored in resumed threads). */
+#ifndef NUWA_FREEZE_H
+#define NUWA_FREEZE_H
+
+#include <sched.h>
+#include <signal.h>
+#include <ucontext.h>
+
+#include "ctx.h"
+#include "nuwa_int.h"
+
+#define NUWA_MAX_THREADS 4096
+
+enum slot_state {
+	SLOT_EMPTY = 0,
+	SLOT_LISTED,      /* seen in /proc/self/task, not signalled yet */
+	SLOT_SIGNALLED,   /* park signal sent */
+	SLOT_PARKED,      /* waiting in the park handler; ctx valid */
+	SLOT_RESUMED,     /* child: running again in place, fixups done */
+};
+
+enum slot_cmd { CMD_WAIT = 0, CMD_RELEASE, CMD_FORK, CMD_GO };
+
+/* per-thread kernel state that fork/clone does not carry (tls/) */
+struct tls_state {
+	void *robust_head;
+	size_t robust_len;
+	int rseq_registered;
+	char name[16];
+	int has_affinity;
+	cpu_set_t affinity;
+	int sched_policy;
+	struct sched_param sched_param;
+	int nice;
+};
+
+struct park_slot {
+	pid_t tid;                 /* tid in the frozen process */
+	volatile int state;        /* enum slot_state */
+	volatile int cmd;          /* enum slot_cmd; futex the parked thread waits on */
+	int present;               /* seen in the latest /proc listing */
+	int idle_at;               /* freeze point when parked (FP_BUSY: busy) */
+	int known;                 /* has a libnuwa record (registered thread) */
+	int is_main;               /* the process's original main thread */
+	int skip;                  /* nuwa_thread_skip() */
+	void *tcb;                 /* thread pointer (%fs base) */
+	int tcb_shared;            /* another task uses the same tcb: no tid fixup */
+	ucontext_t *uc;            /* the park signal's frame */
+	struct nuwa_ctx ctx;       /* saved in the handler; children jump here */
+	struct tls_state tls;
+	pid_t new_tid;             /* child: tid of the resumed task */
+	/* fork request result (main thread is the forker) */
+	pid_t fork_pid;
+	int fork_pidfd;
+	int fork_errno;
+};
+
+struct freeze_table {
+	volatile int active;       /* slots valid for the park handler */
+	volatile int nslots;
+	struct park_slot slots[NUWA_MAX_THREADS];
+};
+extern struct freeze_table nuwa_ft;
+
+struct park_slot *freeze_slot_find(pid_t tid);
+
+/* park.c */
+void park_handler(int sig, siginfo_t *si, void *uc);
+void trigger_handler(int sig, siginfo_t *si, void *uc);
+void park_release_slot(struct park_slot *s, int cmd);
+
+/* fork.c: run by the main thread in its park handler for CMD_FORK */
+int fork_in_forker(struct park_slot *s);  /* 1 in the new child */
+/* fork.c: in a new child, on the forker after the raw fork */
+void child_leader_start(struct park_slot *s);
+/* fork.c: in a resumed task, right after the jump */
+void child_resumed_thread(struct park_slot *s);
+
+/* tls/ */
+void tls_init(void);                       /* control thread, at start */
+int  tls_tid_offset(void);
+void tls_set_tid(void *tcb, pid_t tid);
+pid_t *tls_tid_ptr(void *tcb);
+void tls_save(struct tls_state *t);        /* in the park handler */
+void tls_restore(const struct tls_state *t, int is_new_task); /* resumed task */
+void tls_note_new_tid(pid_t old_tid, pid_t new_tid);   /* mutex owner history */
+#endif

@@ -1,0 +1,34 @@
+/* Logging: one line per message, "nuwa[PID]: LEVEL: text", written with a
+ * single write(2) so that lines from several processes sharing stderr do not
+ * interleave.  Never allocates: it may run while other threads are parked
+ * (one of them may hold the malloc lock). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "nuwa_int.h"
+
+int nuwa_log_fd = 2;
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+void nuwa_log(int level, const char *fmt, ...)
+{
+	if (level > nuwa_cfg.log_level)
+		return;
+	int saved = errno;
+	char buf[1024];
+	int n = snprintf(buf, sizeof buf, "nuwa[%ld]: %s: ", (long)syscall(SYS_getpid),
+	                 level_names[level]);
+	va_list ap;
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof buf - n, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof buf - 2)
+		n = sizeof buf - 2;
+	buf[n++] = '\n';
+	(void)!syscall(SYS_write, nuwa_log_fd, buf, n);
+	errno = saved;
+}

@@ -1,0 +1,129 @@
+/* The park signal's handler: where every application thread waits while a
+ * freeze is held, and where its copies come back to life in children.
+ *
+ * A parked thread saves what the kernel will not carry into a child (tls/)
+ * and a context inside this very frame, then waits on a futex.  In a child,
+ * a new task made with raw clone() at the thread's original thread pointer
+ * jumps back into that context (fork.c), finishes its fixups and returns
+ * from the handler: rt_sigreturn then restores every register, the signal
+ * mask and the sigaltstack exactly as they were when the signal arrived. */
+#include <asm/prctl.h>
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "freeze.h"
+
+struct freeze_table nuwa_ft;
+
+struct park_slot *freeze_slot_find(pid_t tid)
+{
+	int n = __atomic_load_n(&nuwa_ft.nslots, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n; i++)
+		if (nuwa_ft.slots[i].tid == tid)
+			return &nuwa_ft.slots[i];
+	return NULL;
+}
+
+static void *thread_pointer(void)
+{
+	void *fs = NULL;
+	syscall(SYS_arch_prctl, ARCH_GET_FS, &fs);
+	return fs;
+}
+
+/* Wait for the control thread's word.  Returns 1 when this task became the
+ * leader of a new child (it is the forker and fork_in_forker() ran the
+ * child's side). */
+static int park_wait(struct park_slot *s)
+{
+	for (;;) {
+		int c = __atomic_load_n(&s->cmd, __ATOMIC_ACQUIRE);
+		if (c == CMD_RELEASE)
+			return 0;
+		if (c == CMD_FORK) {
+			if (fork_in_forker(s))
+				return 1;
+			continue;
+		}
+		nuwa_futex_wait(&s->cmd, c, NULL);
+	}
+}
+
+void park_handler(int sig, siginfo_t *si, void *ucv)
+{
+	int saved_errno = errno;
+	struct nuwa_thread *self = &nuwa_self;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	/* A task made by raw clone() may share another thread's TLS: only
+	 * trust our record when it really is ours. */
+	int self_ok = self->registered && self->tid == tid;
+
+	if (unlikely(nuwa_trigger_handed_over))
+		signals_handover_fix_mask(ucv);
+
+	if (self_ok && self->cs_depth > 0) {
+		/* Inside libnuwa's own bookkeeping: park when leaving it. */
+		self->park_pending = 1;
+		goto out;
+	}
+	if (self_ok)
+		self->park_pending = 0;
+	if (!__atomic_load_n(&nuwa_ft.active, __ATOMIC_ACQUIRE))
+		goto out;
+	struct park_slot *s = freeze_slot_find(tid);
+	if (!s || s->state == SLOT_PARKED)
+		goto out;
+	if (__atomic_load_n(&s->cmd, __ATOMIC_ACQUIRE) == CMD_RELEASE)
+		goto out; /* this freeze was abandoned before we got here */
+
+	s->idle_at = self_ok ? self->idle : FP_BUSY;
+	s->known = self_ok;
+	s->skip = self_ok && self->skip;
+	s->tcb = thread_pointer();
+	s->uc = ucv;
+	tls_save(&s->tls);
+
+	intptr_t r = ctx_save(&s->ctx);
+	if (r == 0) {
+		__atomic_store_n(&s->state, SLOT_PARKED, __ATOMIC_RELEASE);
+		nuwa_futex_wake(&s->state, 1);
+		if (!park_wait(s)) {
+			/* released in this process */
+			__atomic_store_n(&s->state, SLOT_LISTED, __ATOMIC_RELEASE);
+			nuwa_futex_wake(&s->state, 1);
+		}
+	} else {
+		/* A new task in a child, jumped here from fork.c. */
+		child_resumed_thread((struct park_slot *)r);
+	}
+out:
+	if (self_ok)
+		self->sigcount++;
+	errno = saved_errno;
+}
+
+void park_release_slot(struct park_slot *s, int cmd)
+{
+	__atomic_store_n(&s->cmd, cmd, __ATOMIC_RELEASE);
+	nuwa_futex_wake(&s->cmd, 1);
+}
+
+/* Runs in whatever thread the kernel picked (normally the control thread,
+ * the only one that leaves the trigger signal unblocked). */
+void trigger_handler(int sig, siginfo_t *si, void *uc)
+{
+	int saved_errno = errno;
+	control_trigger();
+	if (nuwa_self.registered && nuwa_self.tid == (pid_t)syscall(SYS_gettid))
+		nuwa_self.sigcount++;
+	errno = saved_errno;
+}
+
+/* A thread left a critical section with a park request pending. */
+void nuwa_cs_leave_slow(void)
+{
+	nuwa_self.park_pending = 0;
+	syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), (pid_t)syscall(SYS_gettid),
+	        nuwa_park_sig);
+}

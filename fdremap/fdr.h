@@ -1,0 +1,162 @@
+/* fdremap internals: the snapshot taken at freeze time and the per-kind
+ * operations (discover -> drain -> rebuild in child -> refill). */
+#ifndef NUWA_FDREMAP_FDR_H
+#define NUWA_FDREMAP_FDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/time.h>
+#include "sys.h"
+
+/* ---- memory: mmap-backed bump arena -------------------------------------
+ * Parked application threads may hold malloc's locks (in the parent and in
+ * each child until they resume), so fdremap never calls malloc. */
+struct fdr_arena { struct fdr_chunk *head; };
+void *fdr_alloc(struct fdr_arena *a, size_t n);        /* zeroed; NULL if out of memory */
+char *fdr_strdup(struct fdr_arena *a, const char *s);
+void  fdr_arena_free(struct fdr_arena *a);
+
+/* ---- kinds ---------------------------------------------------------------- */
+enum fdr_kind {
+	FDK_OTHER, FDK_FILE, FDK_DIR, FDK_CHR, FDK_BLK, FDK_FIFO,
+	FDK_PIPE, FDK_UNIX, FDK_SOCKET,
+	FDK_EVENTFD, FDK_TIMERFD, FDK_SIGNALFD, FDK_EPOLL, FDK_INOTIFY,
+	FDK_ANON,  /* other anon_inode files: io_uring, pidfd, perf, ... */
+	FDK__COUNT
+};
+const char *fdr_kind_name(int kind);
+
+/* what happens to a channel / descriptor in children */
+enum fdr_action { FDA_SHARE, FDA_REBUILD, FDA_REOPEN };
+
+/* one queued message (pipe bytes or packet, stream chunk, datagram, record) */
+struct fdr_msg {
+	struct fdr_msg *next;
+	size_t len;
+	int nfds;            /* SCM_RIGHTS carried with it (held open until finish) */
+	int *fds;
+	int *fdesc;          /* for each fd: our description it is (-1: other) */
+	char *data;
+};
+
+struct fdr_epreg { int tfd; uint32_t events; uint64_t data; unsigned long ino; unsigned sdev; int alias; };
+struct fdr_watch { int wd; uint32_t mask; unsigned long ino; unsigned sdev; const char *path; };
+
+/* One open file description (descriptors that are aliases of it share it). */
+struct fdr_desc {
+	int kind;
+	int rep;             /* a descriptor number that refers to it */
+	int repi;            /* its index in snap.fds */
+	int flflags;         /* F_GETFL */
+	int chan;            /* index into snap.chans, -1 if none */
+	int end;             /* pipe: 0 read / 1 write; socketpair: side 0 / 1 */
+	int newfd;           /* child: the rebuilt description, before dup3 */
+	int nfd;             /* number of descriptors on it */
+	/* per-kind state read at freeze time */
+	union {
+		struct { uint64_t count; int sem; } efd;
+		struct { int clockid; int flags; uint64_t ticks; struct timespec value, interval, abs; } tfd;
+		struct { uint64_t mask; } sfd;
+		struct { struct fdr_epreg *regs; int nregs; } ep;
+		struct { struct fdr_watch *w; int nw; } in;
+		struct { off_t pos; } file;
+		struct { unsigned long peer; int type, shut, named, hinted, listening;
+			 int passcred, rcvlowat, peekoff, sndbuf, rcvbuf; struct timeval rcvtimeo, sndtimeo; } sk;
+	} u;
+};
+
+/* One descriptor number. */
+struct fdr_fd {
+	int fd;
+	int kind;
+	int cloexec;
+	int override;        /* enum nuwa_fd_policy set by the user */
+	int close_in_child;
+	int desc;            /* index into snap.descs */
+	unsigned long ino;
+	unsigned long dev;
+	const char *link;    /* readlink of /proc/self/fd/N */
+};
+
+/* A channel: a pipe, a socketpair, or one anon-inode object. */
+struct fdr_chan {
+	int kind;
+	int action;
+	unsigned long ino[2];  /* pipe: [0]; socket: both sides */
+	int sotype;            /* SOCK_STREAM/DGRAM/SEQPACKET */
+	int has[2];            /* an end/side is held in this process */
+	int shut[2];           /* socket: shutdown bits (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2) */
+	int pipesz;            /* F_GETPIPE_SZ */
+	int sndbuf[2], rcvbuf[2];
+	int named;             /* a unix socket with an address */
+	int hinted;            /* made by the pipe/socketpair wrapper */
+	int foreign;           /* held by another process too */
+	struct fdr_msg *q[2];  /* queued for reading at end/side i */
+	int newfd[2];          /* child: the new channel's ends */
+	const char *why;       /* reason for the decision, for describe */
+};
+
+struct fdr_snap {
+	struct fdr_arena arena;
+	struct fdr_fd *fds;     int nfds;
+	struct fdr_desc *descs; int ndescs;
+	struct fdr_chan *chans; int nchans;
+	int kcmp_ok;
+	pid_t pid;
+	int valid;
+};
+
+/* ---- discovery (scan.c) -------------------------------------------------- */
+int  fdr_scan(struct fdr_snap *s);          /* fill fds/descs; 0 or -errno */
+int  fdr_fdinfo(int fd, char *buf, size_t len); /* bytes read or -errno */
+const char *fdr_field(const char *info, const char *key); /* value after "key" */
+int  fdr_desc_of_fd(const struct fdr_snap *s, int fd);   /* -1 if unknown */
+int  fdr_kcmp_file(pid_t p1, pid_t p2, int a, int b);     /* 0 equal, 1/2 order, <0 err */
+
+/* ---- channels and decisions (decide.c) --------------------------------- */
+int  fdr_build_channels(struct fdr_snap *s);
+void fdr_decide(struct fdr_snap *s);
+void fdr_mark_foreign(struct fdr_snap *s);  /* other processes holding our channels */
+
+/* ---- per kind -------------------------------------------------------------- */
+int  fdr_pipe_drain(struct fdr_snap *s, struct fdr_chan *c);
+int  fdr_pipe_rebuild(struct fdr_snap *s, struct fdr_chan *c);
+int  fdr_unix_probe(struct fdr_snap *s);    /* peers via sock_diag + hints */
+int  fdr_sock_drain(struct fdr_snap *s, struct fdr_chan *c);
+int  fdr_sock_rebuild(struct fdr_snap *s, struct fdr_chan *c);
+void fdr_msgs_close_fds(struct fdr_chan *c);
+int  fdr_anon_read(struct fdr_snap *s, struct fdr_desc *d, const char *info);
+int  fdr_anon_rebuild(struct fdr_snap *s, struct fdr_desc *d);
+int  fdr_epoll_parse(struct fdr_snap *s, struct fdr_desc *d, const char *info);
+int  fdr_epoll_create(struct fdr_snap *s, struct fdr_desc *d);   /* empty, placed */
+int  fdr_epoll_register(struct fdr_snap *s, struct fdr_desc *d); /* after all are placed */
+void fdr_epoll_resolve(struct fdr_snap *s);                      /* stale target numbers */
+int  fdr_inotify_parse(struct fdr_snap *s, struct fdr_desc *d, const char *info);
+int  fdr_inotify_rebuild(struct fdr_snap *s, struct fdr_desc *d);
+int  fdr_reopen(struct fdr_snap *s, struct fdr_desc *d);
+
+/* ---- hints and own descriptors (hints.c) ------------------------------------ */
+int  fdr_is_own(int fd);
+int  fdr_policy_of(int fd);                  /* user override or NUWA_FD_AUTO */
+int  fdr_hint_pair(unsigned long ino, unsigned long *peer, int *type); /* 1 if known */
+int  fdr_hint_pipe(unsigned long ino);       /* 1 if made by the pipe wrapper */
+int  fdr_inherited(unsigned long ino);       /* present when libnuwa loaded */
+const char *fdr_hint_watch(int ifd, int wd, unsigned long ino, unsigned sdev, const char **err);
+void fdr_hints_prune(const struct fdr_snap *s);
+void fdr_clones_begin(void);                 /* children before the fork round */
+void fdr_clones_end(void);                   /* children made by libnuwa this round */
+int  fdr_is_clone(pid_t pid);
+
+/* ---- helpers ------------------------------------------------------------------ */
+int  fdr_place(struct fdr_snap *s, struct fdr_desc *d, int newfd); /* dup3 + flags */
+int  fdr_write_all(int fd, const void *buf, size_t len);  /* non-blocking fd; -errno */
+int  fdr_proc_reopen(int fd, int flags);     /* open /proc/self/fd/N */
+void fdr_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* errno name for messages: strerror() goes through gettext, which takes
+ * locks a parked thread may hold; the name needs none. */
+const char *fdr_errname(long negerr);
+
+extern struct fdr_snap fdr_snap;
+
+#endif

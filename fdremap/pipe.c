@@ -1,0 +1,125 @@
+/* Pipes: drain what is queued (all threads are parked, so nobody else reads
+ * or writes), write it straight back into the parent's pipe, keep a copy
+ * for children.  Packet-mode pipes (O_DIRECT) keep their packet boundaries:
+ * each read of up to PIPE_BUF bytes returns exactly one packet (pipe(7)).
+ * Reads and writes go through fresh O_NONBLOCK descriptions opened via
+ * /proc/self/fd, so the program's own descriptions keep their flags and a
+ * surprise can only fail with EAGAIN, never block the control thread. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include "fdr.h"
+#include "nuwa_int.h"
+
+static int end_fd(struct fdr_snap *s, struct fdr_chan *c, int end, int *flags)
+{
+	for (int i = 0; i < s->ndescs; i++)
+		if (&s->chans[s->descs[i].chan] == c && s->descs[i].end == end) {
+			if (flags)
+				*flags = s->descs[i].flflags;
+			return s->descs[i].rep;
+		}
+	return -1;
+}
+
+int fdr_pipe_drain(struct fdr_snap *s, struct fdr_chan *c)
+{
+	int rfl = 0, r0 = end_fd(s, c, 0, &rfl), w0 = end_fd(s, c, 1, NULL);
+	c->pipesz = r0 >= 0 ? (int)sys_fcntl(r0, F_GETPIPE_SZ, 0) : (int)sys_fcntl(w0, F_GETPIPE_SZ, 0);
+	if (r0 < 0 || w0 < 0)
+		return 0; /* forced rebuild of a one-ended pipe: nothing of ours to move */
+	int avail = 0;
+	if (sys_ioctl(r0, FIONREAD, &avail) < 0 || avail <= 0)
+		return 0;
+	int packet = (rfl & O_DIRECT) != 0;
+	int rfd = fdr_proc_reopen(r0, O_RDONLY | O_NONBLOCK);
+	if (rfd < 0)
+		return rfd;
+	int wfd = fdr_proc_reopen(w0, O_WRONLY | O_NONBLOCK);
+	if (wfd < 0) {
+		sys_close(rfd);
+		return wfd;
+	}
+	struct fdr_msg **tail = &c->q[0];
+	int err = 0;
+	size_t total = 0;
+	while (total < (size_t)avail) {
+		size_t want = packet ? PIPE_BUF : (size_t)avail - total;
+		struct fdr_msg *m = fdr_alloc(&s->arena, sizeof *m);
+		char *buf = fdr_alloc(&s->arena, want);
+		if (!m || !buf) { err = -ENOMEM; break; }
+		long r = sys_read(rfd, buf, want);
+		if (r == -EINTR)
+			continue;
+		if (r <= 0) { err = r < 0 && r != -EAGAIN ? (int)r : 0; break; }
+		m->data = buf;
+		m->len = (size_t)r;
+		*tail = m;
+		tail = &m->next;
+		total += (size_t)r;
+	}
+	/* back into the parent's pipe, in order; it held this much a moment ago */
+	for (struct fdr_msg *m = c->q[0]; m; m = m->next) {
+		int r = fdr_write_all(wfd, m->data, m->len);
+		if (r < 0) {
+			nuwa_err("fdremap: pipe fd %d: could not put back %zu queued bytes: %s",
+				 r0, m->len, fdr_errname(r));
+			err = r;
+			break;
+		}
+	}
+	sys_close(rfd);
+	sys_close(wfd);
+	return err;
+}
+
+int fdr_pipe_rebuild(struct fdr_snap *s, struct fdr_chan *c)
+{
+	int p[2], rfl = 0, wfl = 0;
+	int r0 = end_fd(s, c, 0, &rfl), w0 = end_fd(s, c, 1, &wfl);
+	int fl = ((r0 >= 0 ? rfl : wfl) & O_DIRECT) | O_CLOEXEC | O_NONBLOCK;
+	long r = sys_pipe2(p, fl);
+	if (r < 0)
+		return (int)r;
+	if (c->pipesz > 0 && sys_fcntl(p[0], F_GETPIPE_SZ, 0) != c->pipesz) {
+		r = sys_fcntl(p[0], F_SETPIPE_SZ, c->pipesz);
+		if (r < 0)
+			nuwa_warn("fdremap: pipe fd %d: cannot set capacity %d: %s",
+				  r0 >= 0 ? r0 : w0, c->pipesz, fdr_errname(r));
+	}
+	for (struct fdr_msg *m = c->q[0]; m; m = m->next) {
+		int e = fdr_write_all(p[1], m->data, m->len);
+		if (e < 0) {
+			nuwa_err("fdremap: pipe fd %d: lost %zu queued bytes in the child: %s",
+				 r0, m->len, fdr_errname(e));
+			break;
+		}
+	}
+	c->newfd[0] = p[0];
+	c->newfd[1] = p[1];
+	/* every description of each end: the first takes the new end itself, more
+	 * descriptions of the same end (reopened via /proc) get their own */
+	int used[2] = {0, 0}, err = 0;
+	for (int i = 0; i < s->ndescs; i++) {
+		struct fdr_desc *d = &s->descs[i];
+		if (&s->chans[d->chan] != c)
+			continue;
+		int nfd;
+		if (!used[d->end]) {
+			nfd = (int)sys_fcntl(p[d->end], F_DUPFD_CLOEXEC, 0);
+			used[d->end] = 1;
+		} else {
+			nfd = fdr_proc_reopen(p[d->end], d->end ? O_WRONLY : O_RDONLY);
+		}
+		if (nfd < 0) { err = nfd; continue; }
+		int e = fdr_place(s, d, nfd);
+		if (e < 0)
+			err = e;
+	}
+	sys_close(p[0]);
+	sys_close(p[1]);
+	c->newfd[0] = c->newfd[1] = -1;
+	return err;
+}

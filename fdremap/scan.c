@@ -1,0 +1,357 @@
+/* Discovery: the kernel is the source of truth.  /proc/self/fd gives every
+ * descriptor (also those made by libc internals and raw syscalls), its link
+ * names the object ("pipe:[ino]", "socket:[ino]", "anon_inode:[eventfd]"),
+ * /proc/self/fdinfo/N its state.  Aliases (dup, dup2, F_DUPFD, SCM_RIGHTS to
+ * oneself) are found with kcmp(KCMP_FILE), which orders open file
+ * descriptions; without kcmp every number is taken as its own description. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <linux/kcmp.h>
+#include "fdr.h"
+#include "nuwa_int.h"
+
+static const char *const kind_names[FDK__COUNT] = {
+	[FDK_OTHER] = "other", [FDK_FILE] = "file", [FDK_DIR] = "dir",
+	[FDK_CHR] = "chr", [FDK_BLK] = "blk", [FDK_FIFO] = "fifo",
+	[FDK_PIPE] = "pipe", [FDK_UNIX] = "unix", [FDK_SOCKET] = "socket",
+	[FDK_EVENTFD] = "eventfd", [FDK_TIMERFD] = "timerfd",
+	[FDK_SIGNALFD] = "signalfd", [FDK_EPOLL] = "epoll",
+	[FDK_INOTIFY] = "inotify", [FDK_ANON] = "anon",
+};
+const char *fdr_kind_name(int k) { return k >= 0 && k < FDK__COUNT ? kind_names[k] : "?"; }
+
+int fdr_kcmp_file(pid_t p1, pid_t p2, int a, int b)
+{
+	return (int)sys_kcmp(p1, p2, KCMP_FILE, a, b);
+}
+
+/* Read a whole small proc file into buf (NUL-terminated). */
+static long read_file_at(int dfd, const char *name, char *buf, size_t len)
+{
+	int fd = (int)sys_openat(dfd, name, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	size_t got = 0;
+	long r = 0;
+	while (got + 1 < len && (r = sys_read(fd, buf + got, len - 1 - got)) > 0)
+		got += (size_t)r;
+	sys_close(fd);
+	buf[got] = 0;
+	return r < 0 ? r : (long)got;
+}
+
+int fdr_fdinfo(int fd, char *buf, size_t len)
+{
+	char name[40];
+	fdr_fmt(name, sizeof name, "/proc/self/fdinfo/%d", fd);
+	return (int)read_file_at(AT_FDCWD, name, buf, len);
+}
+
+/* fdinfo of any size (epoll and inotify list one line per registration). */
+static char *fdinfo_alloc(struct fdr_arena *a, int fd)
+{
+	for (size_t len = 8192;; len *= 4) {
+		char *b = fdr_alloc(a, len);
+		if (!b)
+			return NULL;
+		int n = fdr_fdinfo(fd, b, len);
+		if (n < 0)
+			return NULL;
+		if ((size_t)n + 1 < len)
+			return b;
+	}
+}
+
+const char *fdr_field(const char *info, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = info; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, kl)) {
+			p += kl;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			return p;
+		}
+	return NULL;
+}
+
+static int classify(const char *link, const struct stat *st, int fd)
+{
+	if (!strncmp(link, "pipe:[", 6))
+		return FDK_PIPE;
+	if (!strncmp(link, "socket:[", 8)) {
+		int dom = -1;
+		socklen_t l = sizeof dom;
+		sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l);
+		return dom == AF_UNIX ? FDK_UNIX : FDK_SOCKET;
+	}
+	if (!strcmp(link, "anon_inode:[eventfd]"))   return FDK_EVENTFD;
+	if (!strcmp(link, "anon_inode:[timerfd]"))   return FDK_TIMERFD;
+	if (!strcmp(link, "anon_inode:[signalfd]"))  return FDK_SIGNALFD;
+	if (!strcmp(link, "anon_inode:[eventpoll]")) return FDK_EPOLL;
+	if (!strcmp(link, "anon_inode:inotify"))     return FDK_INOTIFY;
+	if (!strncmp(link, "anon_inode:", 11))       return FDK_ANON;
+	switch (st->st_mode & S_IFMT) {
+	case S_IFREG: return FDK_FILE;
+	case S_IFDIR: return FDK_DIR;
+	case S_IFCHR: return FDK_CHR;
+	case S_IFBLK: return FDK_BLK;
+	case S_IFIFO: return FDK_FIFO;
+	}
+	return FDK_OTHER;
+}
+
+/* Is descriptor f an alias of description d? */
+static int same_desc(struct fdr_snap *s, const struct fdr_fd *f, const struct fdr_desc *d,
+		     int flflags, long efd_id, const long *desc_efd_id)
+{
+	const struct fdr_fd *r = &s->fds[d->repi];
+	if (r->kind != f->kind || r->ino != f->ino || r->dev != f->dev)
+		return 0;
+	if (f->kind == FDK_UNIX || f->kind == FDK_SOCKET)
+		return 1; /* a socket has exactly one struct file */
+	if (f->kind == FDK_EVENTFD && efd_id >= 0 && desc_efd_id[d - s->descs] >= 0)
+		return efd_id == desc_efd_id[d - s->descs];
+	if (s->kcmp_ok)
+		return fdr_kcmp_file(s->pid, s->pid, f->fd, d->rep) == 0;
+	/* no kcmp: a pipe end with the same flags is taken as one description */
+	return f->kind == FDK_PIPE && d->flflags == flflags;
+}
+
+int fdr_scan(struct fdr_snap *s)
+{
+	struct fdr_arena *a = &s->arena;
+	s->pid = (pid_t)sys_getpid();
+	s->kcmp_ok = fdr_kcmp_file(s->pid, s->pid, 0, 0) != -ENOSYS;
+	int dfd = (int)sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (dfd < 0)
+		return dfd;
+
+	/* numbers first: the table is read twice, so nothing may be opened meanwhile
+	 * except dfd itself, which is skipped */
+	int cap = 256, n = 0;
+	int *nums = fdr_alloc(a, cap * sizeof *nums);
+	char buf[8192];
+	long r;
+	while (nums && (r = sys_getdents64(dfd, buf, sizeof buf)) > 0) {
+		for (long off = 0; off < r;) {
+			struct dirent64 *de = (struct dirent64 *)(buf + off);
+			off += de->d_reclen;
+			if (de->d_name[0] < '0' || de->d_name[0] > '9')
+				continue;
+			int fd = atoi(de->d_name);
+			if (fd == dfd || fdr_is_own(fd))
+				continue;
+			if (n == cap) {
+				int *t = fdr_alloc(a, 2 * cap * sizeof *t);
+				if (!t) { nums = NULL; break; }
+				memcpy(t, nums, n * sizeof *t);
+				nums = t;
+				cap *= 2;
+			}
+			nums[n++] = fd;
+		}
+	}
+	if (!nums) {
+		sys_close(dfd);
+		return -ENOMEM;
+	}
+
+	s->fds = fdr_alloc(a, (n + 1) * sizeof *s->fds);
+	s->descs = fdr_alloc(a, (n + 1) * sizeof *s->descs);
+	long *efd_ids = fdr_alloc(a, (n + 1) * sizeof *efd_ids);
+	if (!s->fds || !s->descs || !efd_ids) {
+		sys_close(dfd);
+		return -ENOMEM;
+	}
+	s->nfds = s->ndescs = 0;
+	for (int i = 0; i < n; i++) {
+		int fd = nums[i];
+		char link[256], name[16];
+		fdr_fmt(name, sizeof name, "%d", fd);
+		long l = sys_readlinkat(dfd, name, link, sizeof link - 1);
+		struct stat st;
+		long gfd = sys_fcntl(fd, F_GETFD, 0), gfl = sys_fcntl(fd, F_GETFL, 0);
+		if (l < 0 || gfd < 0 || gfl < 0 || sys_fstat(fd, &st) < 0)
+			continue; /* closed between getdents and now: cannot happen while frozen */
+		link[l] = 0;
+		struct fdr_fd *f = &s->fds[s->nfds];
+		f->fd = fd;
+		f->link = fdr_strdup(a, link);
+		f->kind = classify(link, &st, fd);
+		f->cloexec = (gfd & FD_CLOEXEC) != 0;
+		f->ino = st.st_ino;
+		f->dev = st.st_dev;
+		f->override = fdr_policy_of(fd);
+		f->desc = -1;
+
+		const char *info = NULL;
+		long efd_id = -1;
+		if (f->kind >= FDK_EVENTFD && f->kind <= FDK_INOTIFY) {
+			info = fdinfo_alloc(a, fd);
+			if (!info) {
+				nuwa_warn("fdremap: fd %d: cannot read fdinfo; it stays shared", fd);
+				f->kind = FDK_ANON;
+			} else if (f->kind == FDK_EVENTFD) {
+				const char *v = fdr_field(info, "eventfd-id:");
+				if (v)
+					efd_id = strtol(v, NULL, 10);
+			}
+		}
+		for (int k = 0; k < s->ndescs; k++)
+			if (same_desc(s, f, &s->descs[k], (int)gfl, efd_id, efd_ids)) {
+				f->desc = k;
+				break;
+			}
+		if (f->desc < 0) {
+			struct fdr_desc *d = &s->descs[s->ndescs];
+			efd_ids[s->ndescs] = efd_id;
+			f->desc = s->ndescs++;
+			d->kind = f->kind;
+			d->rep = fd;
+			d->repi = s->nfds;
+			d->flflags = (int)gfl;
+			d->chan = -1;
+			d->newfd = -1;
+			d->end = (gfl & O_ACCMODE) == O_WRONLY;
+			if (info && fdr_anon_read(s, d, info) < 0) {
+				nuwa_warn("fdremap: fd %d: cannot parse %s state; it stays shared", fd,
+					  fdr_kind_name(f->kind));
+				d->kind = f->kind = FDK_ANON;
+			}
+			if (f->kind == FDK_FILE || f->kind == FDK_DIR || f->kind == FDK_CHR || f->kind == FDK_BLK)
+				d->u.file.pos = (off_t)sys_lseek(fd, 0, SEEK_CUR);
+		}
+		s->descs[f->desc].nfd++;
+		s->nfds++;
+	}
+	sys_close(dfd);
+	return 0;
+}
+
+int fdr_desc_of_fd(const struct fdr_snap *s, int fd)
+{
+	for (int i = 0; i < s->nfds; i++)
+		if (s->fds[i].fd == fd)
+			return s->fds[i].desc;
+	return -1;
+}
+
+/* ---- other processes: our children (after an application fork) ----------------- */
+
+/* ppid of pid from /proc/pid/stat ("pid (comm) S ppid ..."; comm may hold ')') */
+static pid_t ppid_of(int procfd, const char *pid)
+{
+	char name[48], st[512];
+	fdr_fmt(name, sizeof name, "%s/stat", pid);
+	if (read_file_at(procfd, name, st, sizeof st) <= 0)
+		return -1;
+	char *p = strrchr(st, ')');
+	return p && p[1] && p[2] ? (pid_t)strtol(p + 4, NULL, 10) : -1;
+}
+
+/* Every process whose parent is one of the pids in parents[0..np). */
+static int children_of(const pid_t *parents, int np, pid_t *out, int max)
+{
+	int procfd = (int)sys_openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (procfd < 0)
+		return 0;
+	int n = 0;
+	char buf[8192];
+	long r;
+	while ((r = sys_getdents64(procfd, buf, sizeof buf)) > 0)
+		for (long off = 0; off < r;) {
+			struct dirent64 *de = (struct dirent64 *)(buf + off);
+			off += de->d_reclen;
+			if (de->d_name[0] < '1' || de->d_name[0] > '9')
+				continue;
+			pid_t pp = ppid_of(procfd, de->d_name);
+			for (int i = 0; i < np; i++)
+				if (pp == parents[i] && n < max) {
+					out[n++] = (pid_t)atoi(de->d_name);
+					break;
+				}
+		}
+	sys_close(procfd);
+	return n;
+}
+
+int fdr_children(pid_t *out, int max)
+{
+	pid_t self = (pid_t)sys_getpid();
+	return children_of(&self, 1, out, max);
+}
+
+static void mark_ino(struct fdr_snap *s, unsigned long ino)
+{
+	for (int i = 0; i < s->nchans; i++) {
+		struct fdr_chan *c = &s->chans[i];
+		if ((c->kind == FDK_PIPE || c->kind == FDK_UNIX) && (c->ino[0] == ino || c->ino[1] == ino))
+			c->foreign = 1;
+	}
+}
+
+/* Other processes descending from us (not libnuwa's clones) that hold one
+ * of our channels: then the channel is not internal and stays shared. */
+void fdr_mark_foreign(struct fdr_snap *s)
+{
+	enum { MAXD = 1024 };
+	pid_t *desc = fdr_alloc(&s->arena, MAXD * sizeof *desc), *lvl = fdr_alloc(&s->arena, MAXD * sizeof *lvl);
+	if (!desc || !lvl)
+		return;
+	int nd = 0, nl = 1;
+	lvl[0] = s->pid;
+	while (nl > 0 && nd < MAXD) {
+		pid_t kids[256];
+		int nk = children_of(lvl, nl, kids, 256);
+		nl = 0;
+		for (int i = 0; i < nk; i++)
+			if (!fdr_is_clone(kids[i]) && nd < MAXD) {
+				desc[nd++] = kids[i];
+				lvl[nl++] = kids[i];
+			}
+	}
+	for (int k = 0; k < nd; k++) {
+		char path[48];
+		fdr_fmt(path, sizeof path, "/proc/%d/fd", (int)desc[k]);
+		int dfd = (int)sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+		if (dfd < 0)
+			continue;
+		char buf[4096];
+		long r;
+		while ((r = sys_getdents64(dfd, buf, sizeof buf)) > 0)
+			for (long off = 0; off < r;) {
+				struct dirent64 *de = (struct dirent64 *)(buf + off);
+				off += de->d_reclen;
+				char link[64];
+				long l = sys_readlinkat(dfd, de->d_name, link, sizeof link - 1);
+				if (l <= 0)
+					continue;
+				link[l] = 0;
+				if (!strncmp(link, "pipe:[", 6) || !strncmp(link, "socket:[", 8)) {
+					mark_ino(s, strtoul(strchr(link, '[') + 1, NULL, 10));
+					continue;
+				}
+				if (strncmp(link, "anon_inode:", 11) || !s->kcmp_ok)
+					continue;
+				int tfd = atoi(de->d_name);
+				for (int i = 0; i < s->nchans; i++) {
+					struct fdr_chan *c = &s->chans[i];
+					if (c->kind < FDK_EVENTFD || c->kind > FDK_INOTIFY || c->foreign)
+						continue;
+					int rep = -1;
+					for (int j = 0; j < s->ndescs && rep < 0; j++)
+						if (s->descs[j].chan == i)
+							rep = s->descs[j].rep;
+					if (rep >= 0 && fdr_kcmp_file(s->pid, desc[k], rep, tfd) == 0)
+						c->foreign = 1;
+				}
+			}
+		sys_close(dfd);
+	}
+}

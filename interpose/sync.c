@@ -1,0 +1,256 @@
+/* pthread mutexes, rwlocks, condition variables, join, semaphores.
+ *
+ * The uncontended paths publish nothing: lock is tried first and only a
+ * contended lock becomes a freeze point.  Unlock costs one compare on its
+ * result (EPERM means the owner tid may be stale in a child: tls/owner.c). */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+
+#include "nuwa_int.h"
+
+REAL_DECL(int, pthread_mutex_lock, (pthread_mutex_t *));
+REAL_DECL(int, pthread_mutex_trylock, (pthread_mutex_t *));
+REAL_DECL(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *));
+REAL_DECL(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *));
+REAL_DECL(int, pthread_mutex_unlock, (pthread_mutex_t *));
+REAL_DECL(int, pthread_rwlock_rdlock, (pthread_rwlock_t *));
+REAL_DECL(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t *));
+REAL_DECL(int, pthread_rwlock_wrlock, (pthread_rwlock_t *));
+REAL_DECL(int, pthread_rwlock_trywrlock, (pthread_rwlock_t *));
+REAL_DECL(int, pthread_rwlock_timedrdlock, (pthread_rwlock_t *, const struct timespec *));
+REAL_DECL(int, pthread_rwlock_timedwrlock, (pthread_rwlock_t *, const struct timespec *));
+REAL_DECL(int, pthread_rwlock_clockrdlock, (pthread_rwlock_t *, clockid_t, const struct timespec *));
+REAL_DECL(int, pthread_rwlock_clockwrlock, (pthread_rwlock_t *, clockid_t, const struct timespec *));
+REAL_DECL(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
+REAL_DECL(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *));
+REAL_DECL(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *));
+REAL_DECL(int, pthread_cond_clockwait, (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *));
+REAL_DECL(int, pthread_join, (pthread_t, void **));
+REAL_DECL(int, pthread_timedjoin_np, (pthread_t, void **, const struct timespec *));
+REAL_DECL(int, pthread_clockjoin_np, (pthread_t, void **, clockid_t, const struct timespec *));
+REAL_DECL(int, sem_wait, (sem_t *));
+REAL_DECL(int, sem_timedwait, (sem_t *, const struct timespec *));
+REAL_DECL(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *));
+
+/* ---- mutexes ---- */
+
+static int mutex_lock_slow(pthread_mutex_t *m)
+{
+	/* A lock this thread held before it was resumed under a new tid. */
+	if (mutex_repair_owner(m)) {
+		int r = REAL(pthread_mutex_trylock)(m);
+		if (r != EBUSY)
+			return r;
+	}
+	fp_enter(FP_MUTEX_LOCK);
+	int r = REAL(pthread_mutex_lock)(m);
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	int r = REAL(pthread_mutex_trylock)(m);
+	if (likely(r != EBUSY))
+		return r;
+	return mutex_lock_slow(m);
+}
+
+NUWA_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+	int r = REAL(pthread_mutex_trylock)(m);
+	if (unlikely(r == EBUSY) && mutex_repair_owner(m))
+		r = REAL(pthread_mutex_trylock)(m);
+	return r;
+}
+
+NUWA_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	int r = REAL(pthread_mutex_unlock)(m);
+	if (unlikely(r == EPERM) && mutex_repair_owner(m))
+		r = REAL(pthread_mutex_unlock)(m);
+	return r;
+}
+
+NUWA_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)
+{
+	int r = REAL(pthread_mutex_trylock)(m);
+	if (likely(r != EBUSY))
+		return r;
+	mutex_repair_owner(m);
+	fp_enter(FP_MUTEX_LOCK);
+	r = REAL(pthread_mutex_timedlock)(m, abs);
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t c, const struct timespec *abs)
+{
+	int r = REAL(pthread_mutex_trylock)(m);
+	if (likely(r != EBUSY))
+		return r;
+	mutex_repair_owner(m);
+	fp_enter(FP_MUTEX_LOCK);
+	r = REAL(pthread_mutex_clocklock)(m, c, abs);
+	fp_leave();
+	return r;
+}
+
+/* ---- rwlocks ---- */
+
+NUWA_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
+{
+	int r = REAL(pthread_rwlock_tryrdlock)(l);
+	if (likely(r != EBUSY))
+		return r;
+	rwlock_repair_writer(l);
+	fp_enter(FP_RWLOCK);
+	r = REAL(pthread_rwlock_rdlock)(l);
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
+{
+	int r = REAL(pthread_rwlock_trywrlock)(l);
+	if (likely(r != EBUSY))
+		return r;
+	rwlock_repair_writer(l);
+	fp_enter(FP_RWLOCK);
+	r = REAL(pthread_rwlock_wrlock)(l);
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abs)
+{
+	rwlock_repair_writer(l);
+	fp_enter(FP_RWLOCK);
+	int r = REAL(pthread_rwlock_timedrdlock)(l, abs);
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abs)
+{
+	rwlock_repair_writer(l);
+	fp_enter(FP_RWLOCK);
+	int r = REAL(pthread_rwlock_timedwrlock)(l, abs);
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t c, const struct timespec *abs)
+{
+	rwlock_repair_writer(l);
+	fp_enter(FP_RWLOCK);
+	int r = REAL(pthread_rwlock_clockrdlock)(l, c, abs);
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t c, const struct timespec *abs)
+{
+	rwlock_repair_writer(l);
+	fp_enter(FP_RWLOCK);
+	int r = REAL(pthread_rwlock_clockwrlock)(l, c, abs);
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
+{
+	/* glibc tells a writer's unlock from a reader's by comparing
+	 * __cur_writer with the caller's tid: repair before, not after. */
+	if (unlikely(nuwa_self.ntids))
+		rwlock_repair_writer(l);
+	return REAL(pthread_rwlock_unlock)(l);
+}
+
+/* ---- condition variables: glibc treats an interrupted futex wait as a
+ * spurious wake-up and re-checks, so no retry is needed here ---- */
+
+NUWA_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+	fp_enter(FP_COND_WAIT);
+	int r = REAL(pthread_cond_wait)(c, m);
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs)
+{
+	fp_enter(FP_COND_WAIT);
+	int r = REAL(pthread_cond_timedwait)(c, m, abs);
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+                                       const struct timespec *abs)
+{
+	fp_enter(FP_COND_WAIT);
+	int r = REAL(pthread_cond_clockwait)(c, m, clk, abs);
+	fp_leave();
+	return r;
+}
+
+/* ---- join ---- */
+
+NUWA_EXPORT int pthread_join(pthread_t t, void **ret)
+{
+	fp_enter(FP_JOIN);
+	int r = REAL(pthread_join)(t, ret);
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int pthread_timedjoin_np(pthread_t t, void **ret, const struct timespec *abs)
+{
+	fp_enter(FP_JOIN);
+	int r = REAL(pthread_timedjoin_np)(t, ret, abs);
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int pthread_clockjoin_np(pthread_t t, void **ret, clockid_t c, const struct timespec *abs)
+{
+	fp_enter(FP_JOIN);
+	int r = REAL(pthread_clockjoin_np)(t, ret, c, abs);
+	fp_leave();
+	return r;
+}
+
+/* ---- semaphores: sem_wait returns EINTR after any handler (sem_wait(3));
+ * when the handler was ours, wait again (deadlines are absolute) ---- */
+
+NUWA_EXPORT int sem_wait(sem_t *s)
+{
+	unsigned c = fp_enter(FP_SEM_WAIT);
+	int r;
+	while ((r = REAL(sem_wait)(s)) < 0 && errno == EINTR && fp_ours(c))
+		c = nuwa_self.sigcount;
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
+{
+	unsigned c = fp_enter(FP_SEM_WAIT);
+	int r;
+	while ((r = REAL(sem_timedwait)(s, abs)) < 0 && errno == EINTR && fp_ours(c))
+		c = nuwa_self.sigcount;
+	fp_leave();
+	return r;
+}
+
+NUWA_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
+{
+	unsigned c = fp_enter(FP_SEM_WAIT);
+	int r;
+	while ((r = REAL(sem_clockwait)(s, clk, abs)) < 0 && errno == EINTR && fp_ours(c))
+		c = nuwa_self.sigcount;
+	fp_leave();
+	return r;
+}

@@ -1,0 +1,81 @@
+/* Per-thread kernel state that a task made by clone() does not inherit from
+ * the thread it stands in for: saved by the thread itself in its park
+ * handler, restored by its new task in the child.
+ *
+ * - robust futex list: per task, reset by fork and by clone
+ *   (kernel/fork.c: futex_init_task) — without it, a thread dying while
+ *   holding a robust mutex would not mark it EOWNERDEAD;
+ * - rseq area: glibc >= 2.35 registers one per thread (__rseq_offset);
+ *   clone(CLONE_VM) starts unregistered (kernel/rseq.c rseq_fork);
+ * - thread name (comm), CPU affinity, scheduling policy and nice value are
+ *   copied from the *cloning* task, i.e. the wrong thread.
+ * The signal mask and the sigaltstack need nothing: rt_sigreturn restores
+ * both from the signal frame (arch/x86/kernel/signal_64.c). */
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/rseq.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "freeze.h"
+
+#ifndef RSEQ_SIG
+#define RSEQ_SIG 0x53053053
+#endif
+
+static void *thread_pointer(void)
+{
+	void *tp;
+	__asm__("mov %%fs:0, %0" : "=r"(tp)); /* tcbhead_t.tcb points to itself */
+	return tp;
+}
+
+static struct rseq *rseq_area(void)
+{
+	return (struct rseq *)((char *)thread_pointer() + __rseq_offset);
+}
+
+void tls_save(struct tls_state *t)
+{
+	long len = 0;
+	if (syscall(SYS_get_robust_list, 0, &t->robust_head, &len) < 0)
+		t->robust_head = NULL, len = 0;
+	t->robust_len = (size_t)len;
+	t->rseq_registered = __rseq_size > 0 && (int32_t)rseq_area()->cpu_id >= 0;
+	if (prctl(PR_GET_NAME, t->name) < 0)
+		t->name[0] = 0;
+	t->has_affinity = sched_getaffinity(0, sizeof t->affinity, &t->affinity) == 0;
+	t->sched_policy = sched_getscheduler(0);
+	if (t->sched_policy < 0 || sched_getparam(0, &t->sched_param) < 0)
+		t->sched_policy = -1;
+	errno = 0;
+	t->nice = getpriority(PRIO_PROCESS, 0);
+	if (errno)
+		t->nice = 0;
+}
+
+void tls_restore(const struct tls_state *t, int is_new_task)
+{
+	if (t->robust_head)
+		syscall(SYS_set_robust_list, t->robust_head, t->robust_len);
+	if (!is_new_task)
+		return; /* fork() kept the rest of the forker's state */
+	if (t->rseq_registered) {
+		unsigned len = __rseq_size < 32 ? 32 : __rseq_size;
+		if (syscall(SYS_rseq, rseq_area(), len, 0, RSEQ_SIG) < 0)
+			nuwa_warn("resumed thread %ld: rseq registration failed: errno %d",
+			          (long)syscall(SYS_gettid), errno);
+	}
+	if (t->name[0])
+		prctl(PR_SET_NAME, t->name);
+	if (t->has_affinity)
+		sched_setaffinity(0, sizeof t->affinity, &t->affinity);
+	if (t->sched_policy > 0 && sched_setscheduler(0, t->sched_policy, &t->sched_param) < 0)
+		nuwa_warn("resumed thread %ld: cannot restore scheduling policy %d",
+		          (long)syscall(SYS_gettid), t->sched_policy);
+	if (t->nice)
+		setpriority(PRIO_PROCESS, 0, t->nice);
+}

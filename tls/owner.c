@@ -1,0 +1,71 @@
+/* Lock owners that are thread ids.
+ *
+ * glibc stores the owner's tid in error-checking, recursive, robust and PI
+ * mutexes (__data.__owner, and for robust/PI also the lock word) and in a
+ * write-locked rwlock (__data.__cur_writer).  In a child the thread that
+ * holds such a lock has a new tid: unlock gives EPERM, a recursive relock
+ * deadlocks, and rwlock_unlock even takes the writer for a reader.  Each
+ * resumed thread remembers its former tids; the wrappers repair a lock only
+ * on their slow paths (EPERM, contended lock) and only when its owner is one
+ * of the caller's former tids, so a normal mutex's fast path pays nothing. */
+#include <pthread.h>
+
+#include "freeze.h"
+
+#define MUTEX_KIND_ROBUST 16     /* PTHREAD_MUTEX_ROBUST_NORMAL_NP */
+#define MUTEX_KIND_PI 32         /* PTHREAD_MUTEX_PRIO_INHERIT_NP */
+#define FUTEX_TID_MASK_ 0x3fffffff
+
+void tls_note_new_tid(pid_t old_tid, pid_t new_tid)
+{
+	struct nuwa_thread *t = &nuwa_self;
+	t->old_tids[t->ntids % NUWA_TID_HISTORY] = old_tid;
+	t->ntids++;
+	t->tid = new_tid;
+}
+
+static int is_former_tid(pid_t owner)
+{
+	struct nuwa_thread *t = &nuwa_self;
+	int n = t->ntids < NUWA_TID_HISTORY ? t->ntids : NUWA_TID_HISTORY;
+	if (owner == 0 || owner == t->tid)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (t->old_tids[i] == owner)
+			return 1;
+	return 0;
+}
+
+int mutex_repair_owner(pthread_mutex_t *m)
+{
+	if (!nuwa_self.ntids)
+		return 0;
+	volatile struct __pthread_mutex_s *d = &m->__data;
+	pid_t owner = d->__owner & FUTEX_TID_MASK_;
+	if (!is_former_tid(owner))
+		return 0;
+	pid_t me = nuwa_self.tid;
+	if (d->__kind & (MUTEX_KIND_ROBUST | MUTEX_KIND_PI)) {
+		/* the lock word holds the owner's tid plus FUTEX_WAITERS and
+		 * FUTEX_OWNER_DIED bits: keep the bits, swap the tid */
+		int old = d->__lock;
+		if ((old & FUTEX_TID_MASK_) == owner) {
+			int new = (old & ~FUTEX_TID_MASK_) | me;
+			__atomic_compare_exchange_n((int *)&d->__lock, &old, new, 0,
+			                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+		}
+	}
+	d->__owner = me;
+	return 1;
+}
+
+int rwlock_repair_writer(pthread_rwlock_t *rw)
+{
+	if (!nuwa_self.ntids)
+		return 0;
+	volatile int *w = &rw->__data.__cur_writer;
+	if (!is_former_tid(*w))
+		return 0;
+	*w = nuwa_self.tid;
+	return 1;
+}
