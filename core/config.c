@@ -133,6 +133,7 @@ int nuwa_config_load(void)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	static const char *const modes[] = { "clone", "template", "snapshot", NULL };
+	/* NUWA_MODE order must follow enum nuwa_mode */
 	static const char *const policies[] = { "any", "idle", NULL };
 	const char *v;
 	int bad = 0;
@@ -150,6 +151,8 @@ int nuwa_config_load(void)
 		bad |= parse_int("NUWA_CLONES", v, 1, 1024, &nuwa_cfg.clones);
 	if ((v = getenv("NUWA_FREEZE_TIMEOUT_MS")) && *v)
 		bad |= parse_int("NUWA_FREEZE_TIMEOUT_MS", v, 1, 3600000, &nuwa_cfg.timeout_ms);
+	if ((v = getenv("NUWA_FREEZE_ON_IDLE_MS")) && *v)
+		bad |= parse_int("NUWA_FREEZE_ON_IDLE_MS", v, 1, 86400000, &nuwa_cfg.freeze_on_idle_ms);
 	if ((v = getenv("NUWA_SIGNAL")) && *v) {
 		int sig = nuwa_parse_signal(v);
 		if (sig < 0) {

@@ -235,6 +235,74 @@ int tmpl_thaw(void)
 	return 0;
 }
 
+/* Snapshot mode: a child keeps the frozen image as the template; this
+ * process goes on at once. */
+static void do_snapshot(void)
+{
+	char err[2048];
+	int r = freeze_all(err, sizeof err);
+	if (r == 0 && fdremap_prepare && (r = fdremap_prepare(err, sizeof err)) < 0)
+		freeze_release();
+	if (r < 0) {
+		nuwa_err("freeze failed: %s", err);
+		return;
+	}
+	int pidfd = -1;
+	pid_t pid = freeze_fork_template_child(&pidfd);
+	if (pid == 0)
+		return; /* we are the template now */
+	if (pid > 0)
+		kid_add(pid, pidfd);
+	if (fdremap_finish)
+		fdremap_finish();
+	freeze_release();
+	if (pid < 0)
+		nuwa_err("snapshot failed: fork: %s", strerror(-pid));
+	else
+		nuwa_info("snapshot done: template is process %d", pid);
+}
+
+/* NUWA_FREEZE_ON_IDLE_MS: trigger once, the first time every thread has
+ * stayed idle at a freeze point for that long (sampled). */
+static struct timespec idle_since;
+static int idle_armed;
+
+static int all_threads_idle(void)
+{
+	int all = 1, any = 0;
+	registry_lock();
+	for (struct nuwa_thread *t = registry_head; t; t = t->next, any = 1)
+		if (!t->idle)
+			all = 0;
+	registry_unlock();
+	return all && any;
+}
+
+static int idle_poll_timeout_ms(void)
+{
+	if (!idle_armed)
+		return -1;
+	int step = nuwa_cfg.freeze_on_idle_ms / 10;
+	return step < 1 ? 1 : step > 50 ? 50 : step;
+}
+
+static void idle_check(void)
+{
+	if (!idle_armed)
+		return;
+	struct timespec now = ts_now(CLOCK_MONOTONIC);
+	if (!all_threads_idle()) {
+		idle_since = now;
+		return;
+	}
+	struct timespec d = ts_sub(now, idle_since);
+	if (d.tv_sec * 1000 + d.tv_nsec / 1000000 >= nuwa_cfg.freeze_on_idle_ms) {
+		idle_armed = 0;
+		nuwa_info("every thread idle for %d ms: freezing", nuwa_cfg.freeze_on_idle_ms);
+		control_trigger();
+	}
+}
+
 static void on_trigger(void)
 {
 	int is_child;
@@ -247,8 +315,10 @@ static void on_trigger(void)
 		if (nuwa_state == NUWA_STATE_RUNNING && tmpl_freeze(0, err, sizeof err) < 0)
 			nuwa_err("freeze failed: %s", err);
 		break;
-	default:
-		nuwa_warn("NUWA_MODE snapshot is not implemented yet; trigger ignored");
+	case NUWA_MODE_SNAPSHOT:
+		if (nuwa_state == NUWA_STATE_RUNNING)
+			do_snapshot();
+		break;
 	}
 }
 
@@ -283,6 +353,8 @@ static void *control_main(void *arg)
 	nuwa_signals_block_for_control();
 	tls_init();
 	control_running = tls_tid_offset() >= 0;
+	idle_armed = nuwa_cfg.freeze_on_idle_ms > 0 && !nuwa_spawned;
+	idle_since = ts_now(CLOCK_MONOTONIC);
 	for (;;) {
 		struct pollfd pfd[1 + MAX_KIDS + 64];
 		int n = 0;
@@ -292,8 +364,12 @@ static void *control_main(void *arg)
 		int nk = nkids, nc = 0;
 		if (ctlsock_pollfds)
 			nc = ctlsock_pollfds(pfd + n, 64);
-		if (syscall(SYS_ppoll, pfd, n + nc, NULL, NULL, 0) < 0)
-			continue; /* EINTR: the trigger handler ran here */
+		int tmo = idle_poll_timeout_ms();
+		struct timespec ts = { tmo / 1000, (tmo % 1000) * 1000000L };
+		long pr = syscall(SYS_ppoll, pfd, n + nc, tmo < 0 ? NULL : &ts, NULL, 0);
+		idle_check();
+		if (pr <= 0)
+			continue; /* timeout, or EINTR: the trigger handler ran here */
 		if (pfd[0].revents) {
 			handle_wake();
 			continue; /* we may be a new child now: everything above is stale */
@@ -375,4 +451,13 @@ int control_request_clone(int n, pid_t *pids)
 		nuwa_futex_wait(&req.done, 0, NULL);
 	nuwa_self.idle = FP_BUSY;
 	return req.result;
+}
+
+/* Live children made by this process (status). */
+int control_children(pid_t *pids, int max)
+{
+	int n = nkids < max ? nkids : max;
+	for (int i = 0; i < n; i++)
+		pids[i] = kids[i].pid;
+	return n;
 }

@@ -65,14 +65,15 @@ void ctl_drop_fd(int fd)
  * died without removing it (SIGKILL): nothing can be listening on it, since
  * only one live process has this pid.  Replace it, but only when it really
  * is a socket that we own and a connect() is refused; never follow a link. */
-static int clear_stale(int dirfd, const char *name)
+static int clear_stale(int dirfd, const char *name, int quiet)
 {
 	struct stat st;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
-		nuwa_err("control socket: %s exists and is not a socket of ours: refused",
-		         sock_path);
+		if (!quiet)
+			nuwa_err("control socket: %s exists and is not a socket of ours: "
+			         "refused", sock_path);
 		return -EEXIST;
 	}
 	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -85,14 +86,16 @@ static int clear_stale(int dirfd, const char *name)
 	ctl_close(probe);
 	if (r == 0 || e == EAGAIN) {
 		/* Another pid namespace sharing the directory has this pid. */
-		nuwa_err("control socket: %s is in use by a live process: refused", sock_path);
+		if (!quiet)
+			nuwa_err("control socket: %s is in use by a live process: refused",
+			         sock_path);
 		return -EADDRINUSE;
 	}
 	if (e != ECONNREFUSED)
 		return -e;
 	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
 		return -errno;
-	nuwa_info("control socket: replaced stale %s", sock_path);
+	nuwa_debug("control socket: removed stale %s", sock_path);
 	return 0;
 }
 
@@ -112,7 +115,7 @@ static int ctl_listen(void)
 		goto out;
 	}
 	snprintf(name, sizeof name, "%ld" CTL_SOCK_SUFFIX, (long)pid);
-	if ((r = clear_stale(dirfd, name)) < 0)
+	if ((r = clear_stale(dirfd, name, 0)) < 0)
 		goto out;
 
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -194,6 +197,29 @@ static void unlink_socket(void)
 __attribute__((destructor)) static void ctlsock_fini(void)
 {
 	unlink_socket();
+}
+
+/* A reaped child cannot remove its own socket file when it ended with
+ * _exit() or a signal.  Its pid is free again only now, so a file at its
+ * name is a leftover unless a new process with that pid has already bound
+ * it: the connect() probe in clear_stale() tells them apart. */
+void ctl_forget_child_socket(pid_t pid)
+{
+	char name[32], err[256];
+	if (!run_dir[0] || ctl_listen_fd < 0)
+		return;
+	int dirfd = ctl_rundir_open(run_dir, 0, err, sizeof err);
+	if (dirfd < 0)
+		return;
+	char saved[sizeof sock_path];
+	memcpy(saved, sock_path, sizeof saved);
+	snprintf(name, sizeof name, "%ld" CTL_SOCK_SUFFIX, (long)pid);
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) &&
+	    ctl_sock_path(sock_path, sizeof sock_path, run_dir, pid) == 0)
+		clear_stale(dirfd, name, 1);   /* uses sock_path for the probe */
+	memcpy(sock_path, saved, sizeof saved);
+	ctl_close(dirfd);
 }
 
 /* ---- new child, process exit -------------------------------------------------- */

@@ -19,6 +19,15 @@
 #include "ffcall.h"
 #include "nuwa_int.h"
 
+/* Wanted from the core (weak, see do_freeze):
+ *   tmpl_snapshot: freeze, fork a child that stays frozen as the template,
+ *     resume this process.  Returns the template's pid here, 0 in the
+ *     template child (after ctlsock_after_spawn() ran there), or -errno.
+ *   tmpl_clone: freeze, fork n children, resume everybody.  Returns n here
+ *     with pids[] filled, 0 in each child, or -errno. */
+pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen);
+int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen);
+
 _Static_assert(NUWA_STATE_RUNNING == 0 && NUWA_STATE_FREEZING == 1 &&
                NUWA_STATE_TEMPLATE == 2, "ctl_state_name() order");
 _Static_assert(NUWA_MODE_CLONE == 0 && NUWA_MODE_TEMPLATE == 1 && NUWA_MODE_SNAPSHOT == 2,
@@ -89,6 +98,35 @@ static void do_status(struct ctl_conn *c, const struct ctl_msg *m)
 	ctl_reply_end(c, &b);
 }
 
+/* Snapshot and clone modes need more than tmpl_freeze(); older cores may
+ * lack them, so the references are weak and a missing one is an error reply. */
+#pragma weak tmpl_snapshot
+#pragma weak tmpl_clone
+
+static void reply_frozen(struct ctl_conn *c, pid_t template_pid, const pid_t *kids, int n)
+{
+	size_t room = status_room(0) + (size_t)n * 16;
+	if (room > CTL_MAX_REPLY - 256)
+		room = CTL_MAX_REPLY - 256;
+	struct ctl_buf b;
+	if (ctl_reply_begin(c, &b, CTL_REP_OK, room + 256) < 0)
+		return;
+	ctl_put_i32(&b, CTL_F_PID, getpid());
+	ctl_put_i32(&b, CTL_F_TEMPLATE_PID, template_pid);
+	if (kids) {
+		/* clone mode: the new processes, one "clone PID" line each */
+		char *s = ctl_reserve_str(&b, CTL_F_TEXT, room);
+		size_t off = 0;
+		for (int i = 0; s && i < n && off < room; i++)
+			off += (size_t)snprintf(s + off, room + 1 - off, "clone %d\n", kids[i]);
+		ctl_commit_str(&b, s, off < room ? off : room);
+		ctl_put_u32(&b, CTL_F_COUNT, (uint32_t)n);
+	} else {
+		put_status_text(&b, 0, room);
+	}
+	ctl_reply_end(c, &b);
+}
+
 static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 {
 	if (nuwa_state == NUWA_STATE_TEMPLATE) {
@@ -103,23 +141,44 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 	if (ctl_get_i32(m, CTL_F_TIMEOUT_MS, &timeout) < 0 || timeout <= 0)
 		timeout = nuwa_cfg.timeout_ms;
 	char err[512] = "";
-	int r = tmpl_freeze(timeout, err, sizeof err);
+	pid_t me = getpid();
+	int r;
+	switch (nuwa_cfg.mode) {
+	case NUWA_MODE_SNAPSHOT:
+		if (!tmpl_snapshot) {
+			ctl_reply_error(c, EOPNOTSUPP, "snapshot mode is not supported by this libnuwa");
+			return;
+		}
+		r = tmpl_snapshot(timeout, err, sizeof err);
+		break;
+	case NUWA_MODE_CLONE: {
+		if (!tmpl_clone) {
+			ctl_reply_error(c, EOPNOTSUPP, "clone mode: freezing over the socket is not "
+			                "supported by this libnuwa (use the trigger signal)");
+			return;
+		}
+		static pid_t kids[CTL_MAX_SPAWN];
+		int n = nuwa_cfg.clones < CTL_MAX_SPAWN ? nuwa_cfg.clones : CTL_MAX_SPAWN;
+		r = tmpl_clone(n, timeout, kids, err, sizeof err);
+		if (r > 0)
+			reply_frozen(c, 0, kids, r);
+		else if (r < 0)
+			ctl_reply_error(c, -r, "clone failed: %s", err[0] ? err : strerror(-r));
+		return;   /* r == 0: we are one of the clones */
+	}
+	default:
+		r = tmpl_freeze(timeout, err, sizeof err);
+		break;
+	}
 	if (r < 0) {
 		ctl_reply_error(c, -r, "freeze failed: %s", err[0] ? err : strerror(-r));
 		return;
 	}
+	if (r == 0 && getpid() != me)
+		return;   /* snapshot: we are the template child; the requester is the parent's */
 	if (r > 0)
 		ctl_template_pid = r;
-	size_t room = status_room(0);
-	if (room > CTL_MAX_REPLY - 256)
-		room = CTL_MAX_REPLY - 256;
-	struct ctl_buf b;
-	if (ctl_reply_begin(c, &b, CTL_REP_OK, room + 256) < 0)
-		return;
-	ctl_put_i32(&b, CTL_F_PID, getpid());
-	ctl_put_i32(&b, CTL_F_TEMPLATE_PID, r > 0 ? r : getpid());
-	put_status_text(&b, 0, room);
-	ctl_reply_end(c, &b);
+	reply_frozen(c, r > 0 ? r : getpid(), NULL, 0);
 }
 
 static int not_template(struct ctl_conn *c, const char *what)
@@ -180,12 +239,20 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 		return;
 	}
 
+	/* A copy: the child's ctlsock_after_spawn() closes c->fds[] but must
+	 * leave these open, and the core reads them after that. */
+	static int stdio[3];
+	memcpy(stdio, c->fds, sizeof stdio);
 	uint32_t made = 0;
 	for (; made < count; made++) {
-		int pidfd = -1;
+		int pidfd = -1;   /* the core's: it reaps the child with it */
 		ctl_unclaimed_clear();
-		pid_t pid = tmpl_spawn(nstdio ? c->fds : NULL, ncalls ? ffcall_plan_run : NULL,
-		                       NULL, &pidfd);
+		ctl_lent_stdio = nstdio ? stdio : NULL;
+		pid_t pid = tmpl_spawn(ctl_lent_stdio, ncalls ? ffcall_plan_run : NULL, NULL,
+		                       &pidfd);
+		ctl_lent_stdio = NULL;
+		if (pid == 0)
+			return;   /* we are the new child: the request was the template's */
 		if (pid < 0) {
 			char msg[256];
 			snprintf(msg, sizeof msg, "spawn failed after %u child%s: %s", made,
@@ -199,15 +266,13 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 			}
 			return;
 		}
-		if (pidfd >= 0)
-			pidfd = ctl_own_fd(pidfd);
 		struct ctl_buf b;
 		if (ctl_reply_begin(c, &b, CTL_REP_SPAWNED, 32) == 0) {
 			ctl_put_i32(&b, CTL_F_PID, pid);
 			ctl_reply_end(c, &b);
 		}
 		/* The SPAWNED reply is queued before a possible EXITED one. */
-		ctl_child_add(pid, pidfd, wait ? c : NULL);
+		ctl_child_add(pid, wait ? c : NULL);
 	}
 	struct ctl_buf b;
 	if (ctl_reply_begin(c, &b, CTL_REP_OK, 32) == 0) {
@@ -269,9 +334,9 @@ static void do_signal(struct ctl_conn *c, const struct ctl_msg *m)
 		ctl_reply_error(c, ESRCH, "signal: %d is not a child this request waits for", pid);
 		return;
 	}
-	long r = ch->pidfd >= 0 ? syscall(SYS_pidfd_send_signal, ch->pidfd, sig, NULL, 0)
-	                       : kill(pid, sig);
-	if (r < 0) {
+	/* Not reaped yet (the entry would be gone), so the pid is still this
+	 * child's, even if it has exited: kill() cannot hit another process. */
+	if (kill(pid, sig) < 0) {
 		ctl_reply_error(c, errno, "signal %d to %d: %s", sig, pid, strerror(errno));
 		return;
 	}

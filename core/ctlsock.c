@@ -34,6 +34,7 @@
 struct ctl_conn ctl_conns[CTL_MAX_CONN];
 struct ctl_child ctl_children[CTL_MAX_CHILDREN];
 pid_t ctl_template_pid;
+const int *ctl_lent_stdio;
 static unsigned next_serial;
 
 /* Exit statuses of children reaped while tmpl_spawn() was still running
@@ -76,11 +77,8 @@ void ctl_conn_close(struct ctl_conn *c)
 	int idx = ctl_conn_index(c);
 	for (int i = 0; i < CTL_MAX_CHILDREN; i++) {
 		struct ctl_child *ch = &ctl_children[i];
-		if (ch->pid && ch->conn == idx && ch->serial == c->serial) {
+		if (ch->pid && ch->conn == idx && ch->serial == c->serial)
 			ch->conn = -1;
-			ctl_drop_fd(ch->pidfd);
-			ch->pidfd = -1;
-		}
 	}
 	c->waited = 0;
 }
@@ -431,23 +429,16 @@ void ctl_unclaimed_clear(void)
 	memset(unclaimed, 0, sizeof unclaimed);
 }
 
-/* Remember a child spawned for connection c (waited: c is not NULL).  The
- * pidfd, when kept, lets `nuwa spawn --wait` forward signals without racing
- * with pid reuse. */
-struct ctl_child *ctl_child_add(pid_t pid, int pidfd, struct ctl_conn *c)
+/* Remember a child spawned for connection c (c: a client waits for it). */
+struct ctl_child *ctl_child_add(pid_t pid, struct ctl_conn *c)
 {
 	struct ctl_child *ch = NULL;
 	for (int i = 0; i < CTL_MAX_CHILDREN && !ch; i++)
 		if (ctl_children[i].pid == 0)
 			ch = &ctl_children[i];
-	if (!ch) {
-		ctl_drop_fd(pidfd);
+	if (!ch)
 		return NULL;   /* not remembered; it is still reaped by the core */
-	}
 	ch->pid = pid;
-	ch->pidfd = c ? pidfd : -1;
-	if (!c)
-		ctl_drop_fd(pidfd);
 	ch->conn = c ? ctl_conn_index(c) : -1;
 	ch->serial = c ? c->serial : 0;
 	if (c)
@@ -477,14 +468,14 @@ static void report_exit(struct ctl_child *ch, int wstatus)
 			ctl_flush(c);
 		}
 	}
-	ctl_drop_fd(ch->pidfd);
-	*ch = (struct ctl_child){ .pidfd = -1, .conn = -1 };
+	*ch = (struct ctl_child){ .conn = -1 };
 }
 
 void ctlsock_child_exited(pid_t pid, int wstatus)
 {
 	if (pid == ctl_template_pid)
 		ctl_template_pid = 0;
+	ctl_forget_child_socket(pid);
 	struct ctl_child *ch = ctl_child_find(pid);
 	if (ch) {
 		report_exit(ch, wstatus);
@@ -500,20 +491,27 @@ void ctl_tables_init(void)
 	for (int i = 0; i < CTL_MAX_CONN; i++)
 		ctl_conns[i].fd = -1;
 	for (int i = 0; i < CTL_MAX_CHILDREN; i++)
-		ctl_children[i] = (struct ctl_child){ .pidfd = -1, .conn = -1 };
+		ctl_children[i] = (struct ctl_child){ .conn = -1 };
 }
 
 /* In a new child: the connections and children were the template's. */
 void ctl_forget_all(void)
 {
 	for (int j = 0; j < CTL_MAX_CHILDREN; j++)
-		ctl_children[j].conn = -1;   /* no EXITED reports from here */
-	for (int i = 0; i < CTL_MAX_CONN; i++)
-		ctl_conn_close(&ctl_conns[i]);
-	for (int j = 0; j < CTL_MAX_CHILDREN; j++) {
-		ctl_drop_fd(ctl_children[j].pidfd);
-		ctl_children[j] = (struct ctl_child){ .pidfd = -1, .conn = -1 };
+		ctl_children[j] = (struct ctl_child){ .conn = -1 };
+	for (int i = 0; i < CTL_MAX_CONN; i++) {
+		struct ctl_conn *c = &ctl_conns[i];
+		/* The stdio being handed to this very child stays open for the
+		 * core to install; it is no longer ours to track. */
+		for (int k = 0; ctl_lent_stdio && c->fd >= 0 && k < c->nfds; k++)
+			if (c->fds[k] == ctl_lent_stdio[0] || c->fds[k] == ctl_lent_stdio[1] ||
+			    c->fds[k] == ctl_lent_stdio[2]) {
+				fdremap_forget_own_fd(c->fds[k]);
+				c->fds[k] = -1;
+			}
+		ctl_conn_close(c);
 	}
+	ctl_lent_stdio = NULL;
 	ctl_unclaimed_clear();
 	ctl_template_pid = 0;
 }

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#define CTL_MAX_CONN 64                        /* client connections at once */
+#define CTL_MAX_CONN 63                        /* client connections at once */
 #define CTLSOCK_MAX_POLLFDS (1 + CTL_MAX_CONN) /* room ctlsock_pollfds() may use */
 
 /* The control socket's part of `nuwa status`: its path and the children

@@ -30,9 +30,11 @@ struct ctl_conn {
 	long long last_ms;       /* last activity (monotonic), for eviction */
 };
 
+/* A child spawned through the socket.  Its pid cannot be reused before the
+ * core reaps it, and the core reports that reaping (ctlsock_child_exited())
+ * on this same thread: while an entry exists, kill(pid) reaches that child. */
 struct ctl_child {
 	pid_t pid;               /* 0: free */
-	int pidfd;               /* kept only for waited children, else -1 */
 	int conn;                /* slot of the waiting connection, -1 if none */
 	unsigned serial;
 };
@@ -50,7 +52,11 @@ void ctl_reply_error(struct ctl_conn *c, int err, const char *fmt, ...)
 void ctl_flush(struct ctl_conn *c);
 
 /* Children spawned through the socket. */
-struct ctl_child *ctl_child_add(pid_t pid, int pidfd, struct ctl_conn *c);
+struct ctl_child *ctl_child_add(pid_t pid, struct ctl_conn *c);
+/* Descriptors handed to tmpl_spawn() as the child's stdio: the child's
+ * ctlsock_after_spawn() must leave them open (the core installs them as
+ * 0, 1, 2 after it, and closes them). */
+extern const int *ctl_lent_stdio;
 struct ctl_child *ctl_child_find(pid_t pid);
 void ctl_unclaimed_clear(void);   /* before each tmpl_spawn() */
 int ctl_children_free(void);
@@ -67,6 +73,7 @@ long long ctl_now_ms(void);
 
 /* ctl_listen.c */
 extern int ctl_listen_fd;
+void ctl_forget_child_socket(pid_t pid);   /* a reaped child's leftover file */
 int  ctl_own_fd(int fd);     /* to a high number, registered with fdremap */
 void ctl_drop_fd(int fd);    /* forget + close; ignores -1 */
 

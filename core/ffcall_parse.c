@@ -142,9 +142,13 @@ static int parse_arg(struct parser *ps, struct ffcall_arg *a)
 	for (int t = 0; t <= FFA_PTR; t++)
 		if (strlen(type_names[t]) == n && !strncmp(ps->p, type_names[t], n))
 			type = t;
-	if (type < 0 || ps->p[n] != ':')
+	const char *colon = ps->p + n;
+	while (*colon == ' ' || *colon == '\t')
+		colon++;
+	if (type < 0 || *colon != ':')
 		return fail(ps, "expected TYPE:VALUE with TYPE one of int, long, double, str, ptr");
-	ps->p += n + 1;
+	ps->p = colon + 1;
+	skip_ws(ps);
 	a->type = type;
 	if (type == FFA_STR)
 		return parse_str(ps, &a->v.s);

@@ -39,6 +39,7 @@ static void *control_trampoline;        /* its clone stack in the child */
 
 /* Set by the requester of a fork; read in the child. */
 static const int *fork_stdio;
+static int fork_stay_frozen;   /* snapshot mode: the child is a template */
 static void (*fork_child_fn)(void *);
 static void *fork_child_arg;
 
@@ -98,6 +99,14 @@ static struct park_slot *find_forker(void)
 
 static void child_control_resume(void);
 
+pid_t freeze_fork_template_child(int *pidfd)
+{
+	fork_stay_frozen = 1;
+	pid_t r = freeze_fork_child_with(NULL, NULL, NULL, pidfd);
+	fork_stay_frozen = 0;
+	return r;
+}
+
 pid_t freeze_fork_child_with(const int *stdio, void (*fn)(void *), void *arg, int *pidfd)
 {
 	struct park_slot *forker = find_forker();
@@ -138,10 +147,8 @@ int fork_in_forker(struct park_slot *s)
 	/* exit_signal 0: the child is not a SIGCHLD child of the program, so
 	 * the program's wait(-1) never sees it; libnuwa reaps it via pidfd. */
 	long pid = syscall(SYS_clone, CLONE_PIDFD, NULL, &pidfd, NULL, NULL);
-	if (pid == 0) {
-		child_leader_start(s);
-		return 1;
-	}
+	if (pid == 0)
+		return child_leader_start(s);
 	s->fork_pid = pid < 0 ? -errno : (pid_t)pid;
 	s->fork_pidfd = pidfd;
 	__atomic_store_n(&s->cmd, CMD_WAIT, __ATOMIC_RELEASE);
@@ -169,8 +176,9 @@ static void note_resumed(struct park_slot *s, pid_t tid)
 	nuwa_futex_wake(&s->state, 1);
 }
 
-/* The forker, first task of the child. */
-void child_leader_start(struct park_slot *s)
+/* The forker, first task of the child.  Returns 1 when it must leave its
+ * park handler (threads resume), 0 to stay parked (snapshot template). */
+int child_leader_start(struct park_slot *s)
 {
 	pid_t tid = (pid_t)syscall(SYS_gettid);
 	/* The TCB still holds the parent's tid: pthread_kill, mutex owners
@@ -182,9 +190,16 @@ void child_leader_start(struct park_slot *s)
 	tls_restore(&s->tls, 0);
 	nuwa_spawned = 1;
 
-	/* Mark ourselves resumed before the control thread exists: it clones
-	 * every slot still PARKED. */
-	note_resumed(s, tid);
+	if (fork_stay_frozen) {
+		/* A template child: stay parked as the forker of later spawns. */
+		tls_note_new_tid(s->tid, tid);
+		s->tid = tid;
+		s->cmd = CMD_WAIT;
+	} else {
+		/* Mark ourselves resumed before the control thread exists: it
+		 * clones every slot still PARKED. */
+		note_resumed(s, tid);
+	}
 	control_trampoline = map_stacks(1);
 	if (!control_trampoline ||
 	    clone_resumed(&control_slot, (char *)control_trampoline + TRAMPOLINE_STACK) < 0) {
@@ -192,7 +207,10 @@ void child_leader_start(struct park_slot *s)
 		(void)!write(2, msg, sizeof msg - 1);
 		syscall(SYS_exit_group, 127);
 	}
+	if (fork_stay_frozen)
+		return 0;
 	wait_go(s);
+	return 1;
 }
 
 /* A task cloned in a child, right after jumping back into its handler. */
@@ -228,6 +246,13 @@ static void child_control_resume(void)
 	control_slot.new_tid = tid;
 	nuwa_self.tid = tid;
 	control_child_reinit();
+	if (fork_stay_frozen) {
+		/* snapshot: this child keeps the frozen image and serves spawns */
+		nuwa_spawned = 0;
+		nuwa_state = NUWA_STATE_TEMPLATE;
+		nuwa_info("snapshot template ready in process %ld", (long)syscall(SYS_getpid));
+		return;
+	}
 
 	if (fdremap_child_setup)
 		fdremap_child_setup();

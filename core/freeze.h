@@ -74,7 +74,7 @@ void park_release_slot(struct park_slot *s, int cmd);
 /* fork.c: run by the main thread in its park handler for CMD_FORK */
 int fork_in_forker(struct park_slot *s);  /* 1 in the new child */
 /* fork.c: in a new child, on the forker after the raw fork */
-void child_leader_start(struct park_slot *s);
+int child_leader_start(struct park_slot *s);
 /* fork.c: in a resumed task, right after the jump */
 void child_resumed_thread(struct park_slot *s);
 

@@ -98,6 +98,7 @@ struct nuwa_config {
 	int policy;
 	int signal;
 	int log_level;
+	int freeze_on_idle_ms;     /* 0: off */
 };
 extern struct nuwa_config nuwa_cfg;
 int nuwa_config_load(void);          /* 0, or -1 after logging the error */
@@ -171,6 +172,7 @@ void freeze_release(void);                   /* parent: resume everyone */
  * continues in control_child_resumed()). */
 pid_t freeze_fork_child(int *pidfd);
 pid_t freeze_fork_child_with(const int *stdio, void (*fn)(void *), void *arg, int *pidfd);
+pid_t freeze_fork_template_child(int *pidfd);  /* snapshot mode */
 extern int nuwa_spawned;
 int   nuwa_is_child_of_freeze(void);
 
@@ -191,6 +193,9 @@ int   tmpl_freeze(int timeout_ms, char *err, size_t errlen);
  * pidfd in *pidfd, or -errno. */
 pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg, int *pidfd);
 int   tmpl_thaw(void);    /* template -> running, exactly as before */
+
+/* status text for `nuwa status` (core/status.c); returns the length needed */
+size_t nuwa_status_text(char *buf, size_t len, int json);
 
 /* control socket (core/ctlsock.c); polled by the control thread's loop */
 int  ctlsock_init(void);                            /* 0 or -errno */

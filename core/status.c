@@ -1,0 +1,140 @@
+/* What `nuwa status` shows: mode, state, threads, descriptors, children.
+ * Runs on the control thread, possibly while every other thread is parked
+ * (one of them may hold the malloc lock): formats into the caller's buffer
+ * and allocates nothing. */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fdremap.h"
+#include "freeze.h"
+
+#pragma weak fdremap_describe
+
+static const char *const mode_names[] = { "clone", "template", "snapshot" };
+static const char *const state_names[] = { "running", "freezing", "template" };
+
+struct out {
+	char *buf;
+	size_t len, off;
+};
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	size_t room = o->off < o->len ? o->len - o->off : 0;
+	int n = vsnprintf(room ? o->buf + o->off : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->off += (size_t)n;
+}
+
+static void comm_of(pid_t tid, char *name, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+	int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
+	long n = fd >= 0 ? syscall(SYS_read, fd, name, len - 1) : -1;
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	n = n < 0 ? 0 : n;
+	name[n] = 0;
+	if (n && name[n - 1] == '\n')
+		name[n - 1] = 0;
+	/* names go into JSON strings: keep them printable and quote-free */
+	for (char *p = name; *p; p++)
+		if (*p < 0x20 || *p == '"' || *p == '\\')
+			*p = '?';
+}
+
+static void thread_line(struct out *o, int json, int first, pid_t tid, const char *doing)
+{
+	char name[32];
+	comm_of(tid, name, sizeof name);
+	if (json)
+		put(o, "%s{\"tid\":%d,\"name\":\"%s\",\"doing\":\"%s\"}", first ? "" : ",", tid, name, doing);
+	else
+		put(o, "  thread %d %-16s %s\n", tid, name, doing);
+}
+
+extern int control_children(pid_t *pids, int max); /* control.c */
+
+size_t nuwa_status_text(char *buf, size_t len, int json)
+{
+	struct out o = { buf, len, 0 };
+	int st = nuwa_state;
+	pid_t pid = (pid_t)syscall(SYS_getpid);
+	if (json)
+		put(&o, "{\"pid\":%d,\"mode\":\"%s\",\"state\":\"%s\",\"spawned\":%s,\"threads\":[",
+		    pid, mode_names[nuwa_cfg.mode], state_names[st], nuwa_spawned ? "true" : "false");
+	else
+		put(&o, "pid %d\nmode %s\nstate %s\nspawned %s\n", pid, mode_names[nuwa_cfg.mode],
+		    state_names[st], nuwa_spawned ? "yes" : "no");
+
+	int first = 1;
+	if (st == NUWA_STATE_TEMPLATE) {
+		for (int i = 0; i < nuwa_ft.nslots; i++) {
+			struct park_slot *s = &nuwa_ft.slots[i];
+			if (s->state != SLOT_PARKED)
+				continue;
+			char doing[64];
+			snprintf(doing, sizeof doing, "%s %s", s->idle_at ? "idle in" : "parked",
+			         s->idle_at ? freeze_point_name(s->idle_at) : "busy");
+			thread_line(&o, json, first, s->tid, doing);
+			first = 0;
+		}
+	} else {
+		registry_lock();
+		for (struct nuwa_thread *t = registry_head; t; t = t->next) {
+			char doing[64];
+			snprintf(doing, sizeof doing, "%s%s", t->idle ? "idle in " : "busy",
+			         t->idle ? freeze_point_name(t->idle) : "");
+			thread_line(&o, json, first, t->tid, doing);
+			first = 0;
+		}
+		registry_unlock();
+	}
+
+	if (json)
+		put(&o, "],\"descriptors\":[");
+	char fds[8192];
+	size_t n = fdremap_describe ? fdremap_describe(fds, sizeof fds) : 0;
+	if (n >= sizeof fds)
+		n = sizeof fds - 1;
+	fds[n] = 0;
+	first = 1;
+	for (char *line = fds, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (json) {
+			int fd = -1;
+			char kind[32] = "", policy[32] = "";
+			sscanf(line, "%d %31s %31s", &fd, kind, policy);
+			put(&o, "%s{\"fd\":%d,\"kind\":\"%s\",\"policy\":\"%s\"}", first ? "" : ",", fd, kind,
+			    policy);
+		} else {
+			put(&o, "  fd %s\n", line);
+		}
+		first = 0;
+	}
+
+	pid_t kids[1024];
+	int nk = control_children(kids, 1024);
+	if (json) {
+		put(&o, "],\"children\":[");
+		for (int i = 0; i < nk; i++)
+			put(&o, "%s%d", i ? "," : "", kids[i]);
+		put(&o, "]}\n");
+	} else {
+		put(&o, "children %d", nk);
+		for (int i = 0; i < nk; i++)
+			put(&o, " %d", kids[i]);
+		put(&o, "\n");
+	}
+	return o.off;
+}
