@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -133,6 +134,7 @@ void control_child_reinit(void)
 		syscall(SYS_close, e);
 	}
 	trigger_pending = 0;
+	freeze_fork_set_exit_signal(0);
 	if (api_current) {
 		api_current->result = 0;
 		__atomic_store_n(&api_current->done, 1, __ATOMIC_RELEASE);
@@ -144,8 +146,9 @@ void control_child_reinit(void)
 }
 
 /* Freeze, fork n children, resume everybody.  Returns the number of
- * children, or -errno; *is_child is set in each child. */
-static int do_clone(int n, pid_t *pids, int *is_child)
+ * children, or -errno; *is_child is set in each child.  for_api: the
+ * children belong to the program (SIGCHLD, waitpid), as fork()'s do. */
+static int do_clone(int n, pid_t *pids, int for_api, int *is_child)
 {
 	char err[2048];
 	*is_child = 0;
@@ -163,6 +166,7 @@ static int do_clone(int n, pid_t *pids, int *is_child)
 	size_t off = 0;
 	int made = 0;
 	list[0] = 0;
+	freeze_fork_set_exit_signal(for_api ? SIGCHLD : 0);
 	for (int i = 0; i < n; i++) {
 		int pidfd = -1;
 		pid_t pid = freeze_fork_child(&pidfd);
@@ -175,13 +179,17 @@ static int do_clone(int n, pid_t *pids, int *is_child)
 			nuwa_err("fork failed: %s", strerror(-pid));
 			break;
 		}
-		kid_add(pid, pidfd);
+		if (for_api)
+			syscall(SYS_close, pidfd);
+		else
+			kid_add(pid, pidfd);
 		if (pids)
 			pids[made] = pid;
 		made++;
 		if (off < sizeof list - 16)
 			off += (size_t)snprintf(list + off, sizeof list - off, " %d", pid);
 	}
+	freeze_fork_set_exit_signal(0);
 	if (fdremap_finish)
 		fdremap_finish();
 	freeze_release();
@@ -309,7 +317,7 @@ static void on_trigger(void)
 	char err[2048];
 	switch (nuwa_cfg.mode) {
 	case NUWA_MODE_CLONE:
-		do_clone(nuwa_cfg.clones, NULL, &is_child);
+		do_clone(nuwa_cfg.clones, NULL, 0, &is_child);
 		break;
 	case NUWA_MODE_TEMPLATE:
 		if (nuwa_state == NUWA_STATE_RUNNING && tmpl_freeze(0, err, sizeof err) < 0)
@@ -334,7 +342,7 @@ static void handle_wake(void)
 	if (req) {
 		int is_child;
 		api_current = req;
-		int r = do_clone(req->n, req->pids, &is_child);
+		int r = do_clone(req->n, req->pids, 1, &is_child);
 		if (is_child)
 			return;
 		api_current = NULL;

@@ -40,6 +40,12 @@ static void *control_trampoline;        /* its clone stack in the child */
 /* Set by the requester of a fork; read in the child. */
 static const int *fork_stdio;
 static int fork_stay_frozen;   /* snapshot mode: the child is a template */
+static int fork_exit_signal;   /* 0, or SIGCHLD for nuwa_clone() children */
+
+void freeze_fork_set_exit_signal(int sig)
+{
+	fork_exit_signal = sig;
+}
 static void (*fork_child_fn)(void *);
 static void *fork_child_arg;
 
@@ -144,9 +150,10 @@ pid_t freeze_fork_child(int *pidfd)
 int fork_in_forker(struct park_slot *s)
 {
 	int pidfd = -1;
-	/* exit_signal 0: the child is not a SIGCHLD child of the program, so
-	 * the program's wait(-1) never sees it; libnuwa reaps it via pidfd. */
-	long pid = syscall(SYS_clone, CLONE_PIDFD, NULL, &pidfd, NULL, NULL);
+	/* exit_signal 0 (triggers, spawns): the child is not a SIGCHLD child
+	 * of the program, whose wait(-1) never sees it; libnuwa reaps it via
+	 * its pidfd.  nuwa_clone() children are the caller's, as with fork(). */
+	long pid = syscall(SYS_clone, CLONE_PIDFD | fork_exit_signal, NULL, &pidfd, NULL, NULL);
 	if (pid == 0)
 		return child_leader_start(s);
 	s->fork_pid = pid < 0 ? -errno : (pid_t)pid;

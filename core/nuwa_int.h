@@ -173,6 +173,7 @@ void freeze_release(void);                   /* parent: resume everyone */
 pid_t freeze_fork_child(int *pidfd);
 pid_t freeze_fork_child_with(const int *stdio, void (*fn)(void *), void *arg, int *pidfd);
 pid_t freeze_fork_template_child(int *pidfd);  /* snapshot mode */
+void  freeze_fork_set_exit_signal(int sig);    /* SIGCHLD: the program's own child */
 extern int nuwa_spawned;
 int   nuwa_is_child_of_freeze(void);
 

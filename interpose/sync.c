@@ -1,19 +1,15 @@
 /* pthread mutexes, rwlocks, condition variables, join, semaphores.
  *
- * The uncontended paths publish nothing: lock is tried first and only a
- * contended lock becomes a freeze point.  Unlock costs one compare on its
- * result (EPERM means the owner tid may be stale in a child: tls/owner.c). */
+ * Lock owners that are tids go stale in a child; tls/owner.c repairs them
+ * on slow paths only (EPERM, EBUSY, or any lock in a resumed child). */
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
 
 #include "nuwa_int.h"
 
-REAL_DECL(int, pthread_mutex_lock, (pthread_mutex_t *));
-REAL_DECL(int, pthread_mutex_trylock, (pthread_mutex_t *));
 REAL_DECL(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *));
 REAL_DECL(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *));
-REAL_DECL(int, pthread_mutex_unlock, (pthread_mutex_t *));
 REAL_DECL(int, pthread_rwlock_rdlock, (pthread_rwlock_t *));
 REAL_DECL(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t *));
 REAL_DECL(int, pthread_rwlock_wrlock, (pthread_rwlock_t *));
@@ -33,66 +29,100 @@ REAL_DECL(int, sem_wait, (sem_t *));
 REAL_DECL(int, sem_timedwait, (sem_t *, const struct timespec *));
 REAL_DECL(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *));
 
-/* ---- mutexes ---- */
+/* ---- mutexes ----
+ * The hot paths.  Their real functions start out as resolver stubs, so the
+ * wrappers need no "resolved yet?" test, and unlock of a default mutex is a
+ * plain tail jump.  See docs/benchmarks.md for the instruction counts. */
 
-static int mutex_lock_slow(pthread_mutex_t *m)
+static int resolve_lock(pthread_mutex_t *m);
+static int resolve_trylock(pthread_mutex_t *m);
+static int resolve_unlock(pthread_mutex_t *m);
+static int (*mutex_lock_fn)(pthread_mutex_t *) = resolve_lock;
+static int (*mutex_trylock_fn)(pthread_mutex_t *) = resolve_trylock;
+static int (*mutex_unlock_fn)(pthread_mutex_t *) = resolve_unlock;
+
+/* Two threads may race here: both store the same pointer. */
+static int resolve_lock(pthread_mutex_t *m)
 {
-	/* A lock this thread held before it was resumed under a new tid. */
-	if (mutex_repair_owner(m)) {
-		int r = REAL(pthread_mutex_trylock)(m);
-		if (r != EBUSY)
-			return r;
-	}
+	mutex_lock_fn = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
+	return mutex_lock_fn(m);
+}
+
+static int resolve_trylock(pthread_mutex_t *m)
+{
+	mutex_trylock_fn = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_trylock");
+	return mutex_trylock_fn(m);
+}
+
+static int resolve_unlock(pthread_mutex_t *m)
+{
+	mutex_unlock_fn = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_unlock");
+	return mutex_unlock_fn(m);
+}
+
+/* In a resumed child: this thread may hold m under a former tid (a
+ * recursive relock would wait for itself forever). */
+__attribute__((noinline)) static int mutex_lock_in_child(pthread_mutex_t *m)
+{
+	mutex_repair_owner(m);
 	fp_enter(FP_MUTEX_LOCK);
-	int r = REAL(pthread_mutex_lock)(m);
+	int r = mutex_lock_fn(m);
 	fp_leave();
 	return r;
 }
 
+/* Idle is published around every lock, contended or not: it costs two
+ * %fs-relative stores, less than trying first (glibc's trylock is longer
+ * than its lock) and testing the result. */
 NUWA_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	int r = REAL(pthread_mutex_trylock)(m);
-	if (likely(r != EBUSY))
-		return r;
-	return mutex_lock_slow(m);
+	if (unlikely(nuwa_self.ntids))
+		return mutex_lock_in_child(m);
+	nuwa_self.idle = FP_MUTEX_LOCK;
+	int r = mutex_lock_fn(m);
+	nuwa_self.idle = FP_BUSY;
+	return r;
 }
 
 NUWA_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 {
-	int r = REAL(pthread_mutex_trylock)(m);
+	int r = mutex_trylock_fn(m);
 	if (unlikely(r == EBUSY) && mutex_repair_owner(m))
-		r = REAL(pthread_mutex_trylock)(m);
+		r = mutex_trylock_fn(m);
 	return r;
 }
 
+__attribute__((noinline)) static int mutex_unlock_slow(pthread_mutex_t *m)
+{
+	int r = mutex_unlock_fn(m);
+	if (unlikely(r == EPERM) && mutex_repair_owner(m))
+		r = mutex_unlock_fn(m);
+	return r;
+}
+
+/* A default (PTHREAD_MUTEX_NORMAL) mutex has no owner check on unlock, so
+ * nothing can need repair: jump straight to glibc. */
 NUWA_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
-	int r = REAL(pthread_mutex_unlock)(m);
-	if (unlikely(r == EPERM) && mutex_repair_owner(m))
-		r = REAL(pthread_mutex_unlock)(m);
-	return r;
+	if (likely(m->__data.__kind == PTHREAD_MUTEX_NORMAL))
+		return mutex_unlock_fn(m);
+	return mutex_unlock_slow(m);
 }
 
 NUWA_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)
 {
-	int r = REAL(pthread_mutex_trylock)(m);
-	if (likely(r != EBUSY))
-		return r;
 	mutex_repair_owner(m);
 	fp_enter(FP_MUTEX_LOCK);
-	r = REAL(pthread_mutex_timedlock)(m, abs);
+	int r = REAL(pthread_mutex_timedlock)(m, abs);
 	fp_leave();
 	return r;
 }
 
 NUWA_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t c, const struct timespec *abs)
 {
-	int r = REAL(pthread_mutex_trylock)(m);
-	if (likely(r != EBUSY))
-		return r;
 	mutex_repair_owner(m);
 	fp_enter(FP_MUTEX_LOCK);
-	r = REAL(pthread_mutex_clocklock)(m, c, abs);
+	int r = REAL(pthread_mutex_clocklock)(m, c, abs);
 	fp_leave();
 	return r;
 }
