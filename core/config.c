@@ -172,3 +172,18 @@ int nuwa_config_load(void)
 	}
 	return bad ? -1 : 0;
 }
+
+/* "SIGUSR2", "SIGRTMIN+3", or "signal 70": for messages. */
+const char *nuwa_signal_name(int sig, char *buf, size_t len)
+{
+	for (size_t i = 0; i < sizeof sig_names / sizeof sig_names[0]; i++)
+		if (sig_names[i].sig == sig) {
+			snprintf(buf, len, "SIG%s", sig_names[i].name);
+			return buf;
+		}
+	if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+		snprintf(buf, len, "SIGRTMIN+%d", sig - SIGRTMIN);
+	else
+		snprintf(buf, len, "signal %d", sig);
+	return buf;
+}

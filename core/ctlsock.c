@@ -108,7 +108,9 @@ static int out_reserve(struct ctl_conn *c, size_t room)
 
 int ctl_reply_begin(struct ctl_conn *c, struct ctl_buf *b, unsigned type, size_t room)
 {
-	if (c->fd < 0 || out_reserve(c, room) < 0) {
+	if (c->fd < 0)
+		return -1;   /* gone (or the template's, in a new child) */
+	if (out_reserve(c, room) < 0) {
 		nuwa_warn("control socket: reply of %zu bytes to pid %ld dropped, closing",
 		          room, (long)c->pid);
 		c->closing = 1;

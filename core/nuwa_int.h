@@ -102,7 +102,8 @@ struct nuwa_config {
 };
 extern struct nuwa_config nuwa_cfg;
 int nuwa_config_load(void);          /* 0, or -1 after logging the error */
-int nuwa_parse_signal(const char *s);/* name ("USR2", "SIGUSR2", "RTMIN+3") or number; -1 if bad */
+int nuwa_parse_signal(const char *s);
+const char *nuwa_signal_name(int sig, char *buf, size_t len);/* name ("USR2", "SIGUSR2", "RTMIN+3") or number; -1 if bad */
 
 enum { NUWA_LOG_ERROR, NUWA_LOG_WARN, NUWA_LOG_INFO, NUWA_LOG_DEBUG };
 void nuwa_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -137,10 +137,11 @@ int signals_trigger_sigaction(const struct sigaction *act, struct sigaction *old
 		int real_handler = (act->sa_flags & SA_SIGINFO) ||
 		                   (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN);
 		if (real_handler) {
-			nuwa_warn("the program installs its own handler for signal %d (%s), "
-			          "libnuwa's trigger: the signal is left to the program; "
-			          "choose another trigger with NUWA_SIGNAL",
-			          nuwa_trigger_sig, strsignal(nuwa_trigger_sig));
+			char name[32];
+			nuwa_warn("the program installs its own handler for %s, libnuwa's "
+			          "trigger: the signal is left to the program; choose another "
+			          "trigger with NUWA_SIGNAL (or use `nuwa freeze`)",
+			          nuwa_signal_name(nuwa_trigger_sig, name, sizeof name));
 			int r = REAL(sigaction)(nuwa_trigger_sig, act, NULL);
 			if (r < 0)
 				return r;

@@ -9,6 +9,7 @@
  * on their slow paths (EPERM, contended lock) and only when its owner is one
  * of the caller's former tids, so a normal mutex's fast path pays nothing. */
 #include <pthread.h>
+#include <stdint.h>
 
 #include "freeze.h"
 
@@ -68,4 +69,38 @@ int rwlock_repair_writer(pthread_rwlock_t *rw)
 		return 0;
 	*w = nuwa_self.tid;
 	return 1;
+}
+
+/* The robust mutexes a thread holds are on its robust list (glibc links
+ * them through __data.__list; the kernel walks the list when the thread
+ * dies and marks each mutex whose lock word holds the dying tid
+ * FUTEX_OWNER_DIED — kernel/futex/core.c handle_futex_death).  With a
+ * stale tid in the lock word a resumed thread that dies holding the mutex
+ * would leave it locked forever, so rebind every entry to the new tid as
+ * soon as the thread is resumed. */
+struct robust_head {
+	void *list;
+	long futex_offset;
+	void *list_op_pending;
+};
+
+void robust_list_rebind(void *head, pid_t old_tid, pid_t new_tid)
+{
+	struct robust_head *h = head;
+	if (!h)
+		return;
+	int n = 0;
+	for (void *e = h->list; e && e != (void *)&h->list && n < 4096; n++) {
+		e = (void *)((uintptr_t)e & ~(uintptr_t)1); /* bit 0: PI flag */
+		int *lock = (int *)((char *)e + h->futex_offset);
+		pthread_mutex_t *m = (pthread_mutex_t *)lock;
+		int v = __atomic_load_n(lock, __ATOMIC_RELAXED);
+		while ((v & FUTEX_TID_MASK_) == old_tid &&
+		       !__atomic_compare_exchange_n(lock, &v, (v & ~FUTEX_TID_MASK_) | new_tid, 0,
+		                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			;
+		if (m->__data.__owner == old_tid)
+			m->__data.__owner = new_tid;
+		e = *(void **)e;
+	}
 }
