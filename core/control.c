@@ -176,7 +176,11 @@ static int do_clone(int n, pid_t *pids, int for_api, int *is_child)
 		}
 		if (pid < 0) {
 			r = pid;
-			nuwa_err("fork failed: %s", strerror(-pid));
+			if (pid == -ESRCH)
+				nuwa_err("fork failed: the program's main thread has exited; "
+				         "libnuwa forks from it (see docs/limits.md)");
+			else
+				nuwa_err("fork failed: %s", strerror(-pid));
 			break;
 		}
 		if (for_api)
