@@ -11,7 +11,13 @@
  *     pipe1     write + read of 1 byte on one pipe by one thread
  *
  * mutex_loop() is a separate, non-inlined function so that callgrind can
- * count exactly its instructions (--toggle-collect=mutex_loop). */
+ * count exactly its instructions (--toggle-collect=mutex_loop).
+ *
+ * One extra thread sleeps in pause() for the single-threaded ops: glibc takes
+ * shortcuts while a process has one thread (SINGLE_THREAD_P in its lock
+ * macros), and libnuwa's control thread would deny the preloaded run those,
+ * so the native run would measure a different glibc path.  libnuwa is for
+ * multi-threaded programs; both runs are multi-threaded. */
 #include "bench_util.h"
 
 #include <errno.h>
@@ -110,6 +116,13 @@ static void epoll_loop(long n)
 			die("epoll_wait: %s", strerror(errno));
 }
 
+static void *idle_thread(void *arg)
+{
+	for (;;)
+		pause();
+	return arg;
+}
+
 static double timed(void (*fn)(long), long n)
 {
 	fn(n / 10 + 1);   /* warm: resolve PLT slots, fault in stacks, settle caches */
@@ -138,6 +151,9 @@ int main(int argc, char **argv)
 	if (efd < 0 || epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &ev) < 0)
 		die("eventfd/epoll: %s", strerror(errno));
 
+	pthread_t idle;
+	if (pthread_create(&idle, NULL, idle_thread, NULL))
+		die("pthread_create");
 	if (!strcmp(op, "mutex")) {
 		ns = timed(mutex_loop, n);
 	} else if (!strcmp(op, "condvar") || !strcmp(op, "pipe")) {

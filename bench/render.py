@@ -10,20 +10,25 @@ def ms(s):
     """median (min-max) in ms, from microsecond stats."""
     if not s:
         return "n/a"
-    return f"{s['median'] / 1e3:.3g} ({s['min'] / 1e3:.3g}-{s['max'] / 1e3:.3g})"
+    return f"{num(s['median'] / 1e3)} ({num(s['min'] / 1e3)}-{num(s['max'] / 1e3)})"
 
 
 def us(s):
     if not s:
         return "n/a"
-    return f"{s['median']:.4g} ({s['min']:.4g}-{s['max']:.4g})"
+    return f"{num(s['median'])} ({num(s['min'])}-{num(s['max'])})"
 
 
 def kib(s):
     if not s:
         return "n/a"
     m = s["median"]
-    return f"{m / 1024:.3g} MiB" if m >= 1024 else f"{m:.0f} KiB"
+    return f"{num(m / 1024)} MiB" if m >= 1024 else f"{m:.0f} KiB"
+
+
+def num(v):
+    """Plain digits, no exponent: 1640, 23.4, 0.112."""
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 def x(v, digits=2):
@@ -42,12 +47,14 @@ def markdown(res, path):
          f"- date: {m['date']}{' (SMOKE run: tiny sizes, one repetition, not results)' if m['smoke'] else ''}",
          f"- machine: {m['nproc']} CPUs, {m['cpu']}, {m.get('mem_total_mib')} MiB RAM",
          f"- kernel {m['kernel']}, {m['glibc']}",
+         f"- 1-minute load average: {m.get('loadavg_start'):.2f} at start, "
+         f"{m.get('loadavg_end') or 0:.2f} at end (other work on the machine adds noise)",
          f"- command: `{m['command']}` (git {m.get('git')}), took {m.get('duration_s')} s",
          "- cells are median (min-max) over the repetitions", ""]
     L += ["## Targets", ""]
     L += _table(["target", "goal", "measured", "met"],
                 [[t["name"], t["target"],
-                  "n/a" if t["value"] is None else f"{t['value']:.3g} {t['unit']}",
+                  "n/a" if t["value"] is None else f"{num(t['value'])} {t['unit']}",
                   {True: "yes", False: "**no**", None: "n/a"}[t["met"]] +
                   (f" ({t['note']})" if t.get("note") else "")] for t in res["targets"]])
     if res["spawn"]:
@@ -227,7 +234,8 @@ def plots(res, out):
             continue
         png = os.path.join(out, name + ".png")
         blocks, cmds = fn(res)
-        script = blocks + [f"set terminal pngcairo size {size} font ',10'",
+        script = blocks + [f"set terminal pngcairo size {size} font ',10' noenhanced",
+                           "set format y '%g'",
                            f"set output '{png}'"] + cmds + ["unset output"]
         gpf = os.path.join(out, name + ".gp")
         with open(gpf, "w") as f:

@@ -193,6 +193,7 @@ def machine_meta(lib, smoke, command):
         pass
     git = _cmd(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short", "HEAD"])
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "smoke": smoke, "command": command,
+            "loadavg_start": os.getloadavg()[0],
             "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(), "glibc": glibc,
             "mem_total_mib": mem, "libnuwa": lib, "git": git or None}
 
@@ -245,7 +246,8 @@ MEM_ROUND = ["uss_after_spawn_kib", "pss_after_spawn_kib", "uss_after_touch_kib"
 
 
 def check_fields(res, require):
-    """Every field each benchmark promises, present and not null."""
+    """Every field each benchmark promises, present and not null, and no
+    benchmark case that reported an error."""
     miss = []
     for k in ("meta", "config", "targets"):
         if not res.get(k):
@@ -262,6 +264,10 @@ def check_fields(res, require):
             for fld in fields:
                 if c.get(fld) is None:
                     miss.append(f"{sec}[{i}].{fld}")
+            # A copy that never reported means the numbers do not measure
+            # what they claim, even where every field is filled.
+            for e in c.get("errors") or []:
+                miss.append(f"{sec}[{i}] error: {e}")
             if sec == "memory":
                 for rnd in ("nuwa", "fork"):
                     for fld in MEM_ROUND:

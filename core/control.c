@@ -26,6 +26,7 @@
 #pragma weak ctlsock_dispatch
 #pragma weak ctlsock_child_exited
 #pragma weak ctlsock_after_spawn
+#pragma weak ctlsock_after_app_fork
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -42,6 +43,7 @@ struct api_req {
 
 static int wake_fd = -1;
 static pid_t control_tid;
+/* 0 while the control thread starts, 1 ready, -1 unable to resume threads */
 static volatile int control_running;
 static volatile int trigger_pending, handover_pending;
 static struct api_req *volatile api_pending;
@@ -248,30 +250,49 @@ int tmpl_thaw(void)
 }
 
 /* Snapshot mode: a child keeps the frozen image as the template; this
- * process goes on at once. */
-static void do_snapshot(void)
+ * process goes on at once.  Returns the template's pid, 0 in the template
+ * itself, or -errno with err filled. */
+pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 {
-	char err[2048];
-	int r = freeze_all(err, sizeof err);
-	if (r == 0 && fdremap_prepare && (r = fdremap_prepare(err, sizeof err)) < 0)
+	int saved = nuwa_cfg.timeout_ms;
+	if (timeout_ms > 0)
+		nuwa_cfg.timeout_ms = timeout_ms;
+	int r = freeze_all(err, errlen);
+	nuwa_cfg.timeout_ms = saved;
+	if (r == 0 && fdremap_prepare && (r = fdremap_prepare(err, errlen)) < 0)
 		freeze_release();
-	if (r < 0) {
-		nuwa_err("freeze failed: %s", err);
-		return;
-	}
+	if (r < 0)
+		return r;
 	int pidfd = -1;
 	pid_t pid = freeze_fork_template_child(&pidfd);
 	if (pid == 0)
-		return; /* we are the template now */
+		return 0; /* we are the template now */
 	if (pid > 0)
 		kid_add(pid, pidfd);
 	if (fdremap_finish)
 		fdremap_finish();
 	freeze_release();
 	if (pid < 0)
-		nuwa_err("snapshot failed: fork: %s", strerror(-pid));
+		snprintf(err, errlen, "fork: %s", strerror(-pid));
 	else
 		nuwa_info("snapshot done: template is process %d", pid);
+	return pid;
+}
+
+/* Clone mode through the control socket: n children, everybody resumes.
+ * Returns n, 0 in each child, or -errno. */
+int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen)
+{
+	int saved = nuwa_cfg.timeout_ms, is_child;
+	if (timeout_ms > 0)
+		nuwa_cfg.timeout_ms = timeout_ms;
+	int r = do_clone(n, pids, 0, &is_child);
+	nuwa_cfg.timeout_ms = saved;
+	if (is_child)
+		return 0;
+	if (r < 0)
+		snprintf(err, errlen, "%s (details in the process's log)", strerror(-r));
+	return r;
 }
 
 /* NUWA_FREEZE_ON_IDLE_MS: trigger once, the first time every thread has
@@ -328,8 +349,8 @@ static void on_trigger(void)
 			nuwa_err("freeze failed: %s", err);
 		break;
 	case NUWA_MODE_SNAPSHOT:
-		if (nuwa_state == NUWA_STATE_RUNNING)
-			do_snapshot();
+		if (nuwa_state == NUWA_STATE_RUNNING && tmpl_snapshot(0, err, sizeof err) < 0)
+			nuwa_err("freeze failed: %s", err);
 		break;
 	}
 }
@@ -364,7 +385,8 @@ static void *control_main(void *arg)
 	control_tid = (pid_t)syscall(SYS_gettid);
 	nuwa_signals_block_for_control();
 	tls_init();
-	control_running = tls_tid_offset() >= 0;
+	__atomic_store_n(&control_running, tls_tid_offset() >= 0 ? 1 : -1, __ATOMIC_RELEASE);
+	nuwa_futex_wake(&control_running, 1 << 30);
 	idle_armed = nuwa_cfg.freeze_on_idle_ms > 0 && !nuwa_spawned;
 	idle_since = ts_now(CLOCK_MONOTONIC);
 	for (;;) {
@@ -407,6 +429,7 @@ static void start_thread(void)
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, _NSIG / 8);
 	if (r) {
 		nuwa_err("cannot start the control thread: %s", strerror(r));
+		control_running = -1;
 		return;
 	}
 	pthread_detach(t);
@@ -428,6 +451,7 @@ void control_start(void)
 /* The program forked (plain fork()): the child has lost the control thread. */
 void control_after_app_fork(void)
 {
+	control_running = 0;
 	nkids = 0;
 	api_pending = NULL;
 	api_current = NULL;
@@ -439,14 +463,28 @@ void control_after_app_fork(void)
 			syscall(SYS_close, e);
 		}
 	}
-	if (ctlsock_after_spawn)
-		ctlsock_after_spawn();
+	if (ctlsock_after_app_fork)
+		ctlsock_after_app_fork();
 	start_thread();
+}
+
+/* nuwa_clone() may come at the very start of main(), while the control
+ * thread is still starting: wait for it (bounded). */
+static int control_wait_ready(void)
+{
+	struct timespec step = { 0, 10000000 };
+	for (int i = 0; i < 500; i++) {
+		int v = __atomic_load_n(&control_running, __ATOMIC_ACQUIRE);
+		if (v || wake_fd < 0)
+			return v;
+		nuwa_futex_wait(&control_running, 0, &step);
+	}
+	return 0;
 }
 
 int control_request_clone(int n, pid_t *pids)
 {
-	if (!control_running)
+	if (control_wait_ready() <= 0)
 		return -ENOSYS;
 	if ((pid_t)syscall(SYS_gettid) == control_tid)
 		return -EDEADLK;

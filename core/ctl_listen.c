@@ -7,6 +7,7 @@
  * with fdremap, which then neither reports nor rebuilds them. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -228,12 +229,69 @@ void ctlsock_after_spawn(void)
 {
 	/* Everything here was the template's.  Only close: shutdown() would act
 	 * on the open file descriptions the template still uses. */
+	int had = ctl_listen_fd >= 0;   /* else the parent already said why not */
 	ctl_forget_all();
 	ctl_drop_fd(ctl_listen_fd);
 	ctl_listen_fd = -1;
 	sock_path[0] = 0;        /* the template's file: not ours to remove */
-	if (initialised && run_dir[0])
+	if (had)
 		ctl_listen();
+}
+
+/* Snapshot mode: the template child makes its socket on its own control
+ * thread, a moment after the fork.  `nuwa freeze` answers only once that
+ * socket takes connections, so that a `nuwa spawn` right after it works. */
+int ctl_wait_socket(pid_t pid, int timeout_ms)
+{
+	char path[108];
+	if (ctl_sock_path(path, sizeof path, run_dir, pid) < 0)
+		return -ENAMETOOLONG;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	long long deadline = ctl_now_ms() + timeout_ms;
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			return -errno;
+		int r = ctl_connect(fd, (struct sockaddr *)&a, sizeof a);
+		int e = errno;
+		ctl_close(fd);
+		if (r == 0 || e == EAGAIN)
+			return 0;
+		if (ctl_now_ms() >= deadline || kill(pid, 0) < 0)
+			return -e;
+		ctl_poll(NULL, 0, 2);
+	}
+}
+
+/* The program forked (plain fork()): most such children exec at once, so
+ * the socket is made lazily by the child's control thread (first
+ * ctlsock_pollfds() call), off the program's fork path. */
+static int listen_pending;
+
+void ctlsock_after_app_fork(void)
+{
+	int had = ctl_listen_fd >= 0;
+	ctl_forget_all();
+	ctl_drop_fd(ctl_listen_fd);
+	ctl_listen_fd = -1;
+	sock_path[0] = 0;
+	listen_pending = had;
+}
+
+void ctl_listen_if_pending(void)
+{
+	if (listen_pending) {
+		listen_pending = 0;
+		ctl_listen();
+	}
+}
+
+/* exec() replaces the program: nothing will serve the socket any more. */
+void ctlsock_before_exec(void)
+{
+	listen_pending = 0;
+	unlink_socket();
 }
 
 void ctl_exit_process(int status)

@@ -176,8 +176,11 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 	}
 	if (r == 0 && getpid() != me)
 		return;   /* snapshot: we are the template child; the requester is the parent's */
-	if (r > 0)
+	if (r > 0) {
 		ctl_template_pid = r;
+		if (ctl_wait_socket(r, 2000) < 0)
+			nuwa_warn("snapshot template %d: no control socket yet", r);
+	}
 	reply_frozen(c, r > 0 ? r : getpid(), NULL, 0);
 }
 

@@ -351,6 +351,7 @@ static void accept_clients(void)
 
 int ctlsock_pollfds(struct pollfd *pfd, int max)
 {
+	ctl_listen_if_pending();
 	int n = 0;
 	if (ctl_listen_fd >= 0 && n < max)
 		pfd[n++] = (struct pollfd){ .fd = ctl_listen_fd, .events = POLLIN };

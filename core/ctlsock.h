@@ -23,6 +23,15 @@ size_t ctlsock_describe(char *buf, size_t len, int json);
  * json=1: one JSON object. */
 size_t nuwa_status_text(char *buf, size_t len, int json);
 
+/* For the core's plain-fork path (control_after_app_fork()), instead of
+ * ctlsock_after_spawn(): drop the parent's connections at once and make
+ * this process's socket later, from its control thread's first
+ * ctlsock_pollfds() call, so that fork()+exec() costs no bind(). */
+void ctlsock_after_app_fork(void);
+/* For an exec() wrapper: remove this process's socket file (the new
+ * program will not serve it). */
+void ctlsock_before_exec(void);
+
 /* Path of this process's control socket, "" when there is none. */
 const char *ctlsock_path(void);
 

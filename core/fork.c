@@ -165,11 +165,15 @@ int fork_in_forker(struct park_slot *s)
 
 /* ---- child side ---------------------------------------------------------- */
 
+/* Wait for the control thread's GO, then say we have left the slot: the
+ * next freeze reuses the table, and must not do so under our feet. */
 static void wait_go(struct park_slot *s)
 {
 	int c;
 	while ((c = __atomic_load_n(&s->cmd, __ATOMIC_ACQUIRE)) != CMD_GO)
 		nuwa_futex_wait(&s->cmd, c, NULL);
+	__atomic_store_n(&s->state, SLOT_LISTED, __ATOMIC_RELEASE);
+	nuwa_futex_wake(&s->state, 1);
 }
 
 static void note_resumed(struct park_slot *s, pid_t tid)
@@ -188,6 +192,8 @@ static void note_resumed(struct park_slot *s, pid_t tid)
  * park handler (threads resume), 0 to stay parked (snapshot template). */
 int child_leader_start(struct park_slot *s)
 {
+	/* Read once: the child's control thread resets it as soon as it runs. */
+	int stay = fork_stay_frozen;
 	pid_t tid = (pid_t)syscall(SYS_gettid);
 	/* The TCB still holds the parent's tid: pthread_kill, mutex owners
 	 * and pthread_join read it.  fork() resets the robust list and the
@@ -198,7 +204,7 @@ int child_leader_start(struct park_slot *s)
 	tls_restore(&s->tls, 0);
 	nuwa_spawned = 1;
 
-	if (fork_stay_frozen) {
+	if (stay) {
 		/* A template child: stay parked as the forker of later spawns. */
 		tls_note_new_tid(s->tid, tid);
 		robust_list_rebind(s->tls.robust_head, s->tid, tid);
@@ -216,7 +222,7 @@ int child_leader_start(struct park_slot *s)
 		(void)!write(2, msg, sizeof msg - 1);
 		syscall(SYS_exit_group, 127);
 	}
-	if (fork_stay_frozen)
+	if (stay)
 		return 0;
 	wait_go(s);
 	return 1;
@@ -303,6 +309,14 @@ static void child_control_resume(void)
 	for (int i = 0; i < n; i++)
 		if (nuwa_ft.slots[i].state == SLOT_RESUMED)
 			park_release_slot(&nuwa_ft.slots[i], CMD_GO);
+	/* Every task must have seen GO before this process can freeze again
+	 * (a new freeze rewrites the slots). */
+	for (int i = 0; i < n; i++) {
+		struct park_slot *s = &nuwa_ft.slots[i];
+		int st;
+		while ((st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)) == SLOT_RESUMED)
+			nuwa_futex_wait(&s->state, st, NULL);
+	}
 	/* The clone trampolines are left by now: every task jumped off its
 	 * stack before reporting RESUMED. */
 	if (stacks)

@@ -98,6 +98,22 @@ static int thread_idle_state(pid_t tid, int *known)
 	return idle;
 }
 
+/* The task's scheduler state letter (R running, S sleeping, D, T, …). */
+static char task_state(pid_t tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+	int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
+	long n = fd >= 0 ? syscall(SYS_read, fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	if (n <= 0)
+		return '?';
+	buf[n] = 0;
+	char *p = strrchr(buf, ')'); /* comm may hold spaces and parens */
+	return p && p[1] == ' ' && p[2] ? p[2] : '?';
+}
+
 static void describe_unparked(char *err, size_t len, const char *why)
 {
 	size_t off = (size_t)snprintf(err, len, "%s:", why);
@@ -109,9 +125,11 @@ static void describe_unparked(char *err, size_t len, const char *why)
 		int known;
 		int idle = thread_idle_state(s->tid, &known);
 		thread_name(s->tid, name, sizeof name);
-		off += (size_t)snprintf(err + off, len - off, " tid %d (%s) %s;", s->tid, name,
+		off += (size_t)snprintf(err + off, len - off, " tid %d (%s) %s, task state %c;",
+		                        s->tid, name,
 		                        !known ? "busy, not created through pthread_create"
-		                        : idle ? freeze_point_name(idle) : "busy (not at a freeze point)");
+		                        : idle ? freeze_point_name(idle) : "busy (not at a freeze point)",
+		                        task_state(s->tid));
 	}
 	if (off && off < len && err[off - 1] == ';')
 		err[off - 1] = 0;
@@ -182,11 +200,23 @@ int freeze_all(char *err, size_t errlen)
 			if (st == SLOT_PARKED)
 				continue;
 			all_parked = 0;
+			if (st == SLOT_SIGNALLED) {
+				/* Signals are not lost, but a starved thread may take
+				 * long to run its handler; a second signal is free and
+				 * covers one consumed by a handler that found no slot. */
+				struct timespec since = ts_sub(ts_now(CLOCK_MONOTONIC), s->signalled_at);
+				if (since.tv_sec || since.tv_nsec > 200000000L) {
+					s->signalled_at = ts_now(CLOCK_MONOTONIC);
+					syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), s->tid, nuwa_park_sig);
+				}
+				continue;
+			}
 			if (st != SLOT_LISTED)
 				continue;
 			int known, idle = thread_idle_state(s->tid, &known);
 			if (idle || forced) {
 				s->state = SLOT_SIGNALLED;
+				s->signalled_at = ts_now(CLOCK_MONOTONIC);
 				if (syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), s->tid, nuwa_park_sig) < 0)
 					s->tid = -1, s->state = SLOT_EMPTY, s->present = 0;
 				else if (!idle)
@@ -209,7 +239,8 @@ int freeze_all(char *err, size_t errlen)
 			continue;
 		}
 		if (forced && ts_cmp(now, hard) >= 0) {
-			describe_unparked(err, errlen, "threads did not park (blocking libnuwa's signal?)");
+			describe_unparked(err, errlen, "threads did not run libnuwa's park handler "
+			                  "within 2 s of its signal (signal blocked, or the thread starved)");
 			freeze_abandon();
 			return -ETIMEDOUT;
 		}

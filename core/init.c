@@ -8,7 +8,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fdremap.h"
 #include "freeze.h"
+
+#pragma weak fdremap_after_app_fork
 
 int nuwa_inert;
 extern void *nuwa_main_tcb;
@@ -21,6 +24,8 @@ static void after_app_fork_child(void)
 		return;
 	registry_reset_after_fork();
 	lifecycle_reset_after_fork();
+	if (fdremap_after_app_fork)
+		fdremap_after_app_fork();
 	nuwa_spawned = 0;
 	control_after_app_fork();
 }

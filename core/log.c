@@ -4,6 +4,7 @@
  * (one of them may hold the malloc lock). */
 #include <errno.h>
 #include <stdarg.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -29,6 +30,11 @@ void nuwa_log(int level, const char *fmt, ...)
 	if (n > (int)sizeof buf - 2)
 		n = sizeof buf - 2;
 	buf[n++] = '\n';
-	(void)!syscall(SYS_write, nuwa_log_fd, buf, n);
+	/* Never block on a full stderr pipe: the control thread logs while a
+	 * template serves spawns.  Drop the line instead. */
+	struct pollfd p = { .fd = nuwa_log_fd, .events = POLLOUT };
+	struct timespec zero = { 0, 0 };
+	if (syscall(SYS_ppoll, &p, 1, &zero, NULL, 0) == 1 && (p.revents & POLLOUT))
+		(void)!syscall(SYS_write, nuwa_log_fd, buf, n);
 	errno = saved;
 }

@@ -195,6 +195,10 @@ int   tmpl_freeze(int timeout_ms, char *err, size_t errlen);
  * pidfd in *pidfd, or -errno. */
 pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg, int *pidfd);
 int   tmpl_thaw(void);    /* template -> running, exactly as before */
+/* In the child, tmpl_spawn returns 0 (on the child's control thread, after
+ * its threads resumed).  *pidfd stays libnuwa's: do not close it. */
+pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen); /* 0 in the template */
+int   tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen); /* 0 in children */
 
 /* status text for `nuwa status` (core/status.c); returns the length needed */
 size_t nuwa_status_text(char *buf, size_t len, int json);
@@ -205,6 +209,7 @@ int  ctlsock_pollfds(struct pollfd *pfd, int max);  /* fds to watch, returns cou
 void ctlsock_dispatch(const struct pollfd *pfd, int n);
 void ctlsock_child_exited(pid_t pid, int wstatus);  /* a spawned child was reaped */
 void ctlsock_after_spawn(void);                     /* in a new child: own socket */
+void ctlsock_after_app_fork(void);                  /* child of the program's fork() */
 
 /* child hooks registered through nuwa.h */
 void hooks_run_constructors(void);

@@ -103,6 +103,7 @@ struct fdr_snap {
 	struct fdr_desc *descs; int ndescs;
 	struct fdr_chan *chans; int nchans;
 	int kcmp_ok;
+	int valid_kids;         /* fdr_kids_before() is current */
 	pid_t pid;
 	int valid;
 };
@@ -147,6 +148,7 @@ void fdr_hints_prune(const struct fdr_snap *s);
 void fdr_clones_begin(void);                 /* children before the fork round */
 void fdr_clones_end(void);                   /* children made by libnuwa this round */
 int  fdr_is_clone(pid_t pid);
+int  fdr_kids_before(const pid_t **out);    /* children listed by fdr_clones_begin */
 
 /* ---- helpers ------------------------------------------------------------------ */
 int  fdr_place(struct fdr_snap *s, struct fdr_desc *d, int newfd); /* dup3 + flags */

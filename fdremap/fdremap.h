@@ -23,6 +23,8 @@ void fdremap_finish(void);
 /* libnuwa's own descriptors: never touched, never reported. */
 void fdremap_own_fd(int fd);
 void fdremap_forget_own_fd(int fd);
+int  fdremap_is_own_fd(int fd);                 /* lock-free, for close() */
+int  fdremap_own_fds(int *out, int max);         /* the registered ones */
 
 /* Policy overrides: NUWA_FDS="5=share,7=recreate,9=close" and nuwa_fd_policy(). */
 int fdremap_parse_spec(const char *spec, char *err, size_t errlen);
@@ -33,6 +35,11 @@ void fdremap_note_pipe(const int fds[2], int flags);
 void fdremap_note_socketpair(const int sv[2], int domain, int type);
 void fdremap_note_inotify_watch(int ifd, int wd, const char *path, unsigned mask);
 void fdremap_note_close(int fd);
+void fdremap_note_close_range(unsigned first, unsigned last);
+
+/* Child of an application fork(): only the forking thread survives, so a
+ * hint lock held by another thread is released. */
+void fdremap_after_app_fork(void);
 
 /* One line per descriptor: "FD KIND POLICY DETAIL\n"; returns bytes needed. */
 size_t fdremap_describe(char *buf, size_t len);

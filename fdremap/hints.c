@@ -31,8 +31,13 @@ static nuwa_lock_t hint_lock;
 static void hl_lock(void)   { nuwa_cs_enter(); nuwa_lock(&hint_lock); }
 static void hl_unlock(void) { nuwa_unlock(&hint_lock); nuwa_cs_leave(); }
 
+void fdremap_after_app_fork(void)
+{
+	hint_lock.v = 0;
+}
+
 /* ---- libnuwa's own descriptors ------------------------------------------ */
-#define MAX_OWN 128
+#define MAX_OWN 2048   /* control socket clients + one pidfd per live child */
 static int own_fds[MAX_OWN];
 static int n_own;
 
@@ -431,6 +436,13 @@ void fdr_clones_end(void)
 		if (!old && n_clones < MAX_KIDS)
 			clones[n_clones++] = now[i];
 	}
+}
+
+/* our children as listed by the last fdr_clones_begin() */
+int fdr_kids_before(const pid_t **out)
+{
+	*out = kids_before;
+	return n_before;
 }
 
 int fdr_is_clone(pid_t pid)

@@ -26,14 +26,16 @@ static int end_fd(struct fdr_snap *s, struct fdr_chan *c, int end, int *flags)
 
 int fdr_pipe_drain(struct fdr_snap *s, struct fdr_chan *c)
 {
-	int rfl = 0, r0 = end_fd(s, c, 0, &rfl), w0 = end_fd(s, c, 1, NULL);
+	int wfl = 0, r0 = end_fd(s, c, 0, NULL), w0 = end_fd(s, c, 1, &wfl);
 	c->pipesz = r0 >= 0 ? (int)sys_fcntl(r0, F_GETPIPE_SZ, 0) : (int)sys_fcntl(w0, F_GETPIPE_SZ, 0);
 	if (r0 < 0 || w0 < 0)
 		return 0; /* forced rebuild of a one-ended pipe: nothing of ours to move */
 	int avail = 0;
 	if (sys_ioctl(r0, FIONREAD, &avail) < 0 || avail <= 0)
 		return 0;
-	int packet = (rfl & O_DIRECT) != 0;
+	/* packet mode is a property of the writing description (pipe2(O_DIRECT)
+	 * sets it on the write end only); reading honours each buffer's flag */
+	int packet = (wfl & O_DIRECT) != 0;
 	int rfd = fdr_proc_reopen(r0, O_RDONLY | O_NONBLOCK);
 	if (rfd < 0)
 		return rfd;
@@ -42,6 +44,9 @@ int fdr_pipe_drain(struct fdr_snap *s, struct fdr_chan *c)
 		sys_close(rfd);
 		return wfd;
 	}
+	/* open() refuses O_DIRECT on a pipe, F_SETFL takes it (fs/fcntl.c) */
+	if (packet)
+		sys_fcntl(wfd, F_SETFL, O_NONBLOCK | O_DIRECT);
 	struct fdr_msg **tail = &c->q[0];
 	int err = 0;
 	size_t total = 0;
@@ -79,7 +84,8 @@ int fdr_pipe_rebuild(struct fdr_snap *s, struct fdr_chan *c)
 {
 	int p[2], rfl = 0, wfl = 0;
 	int r0 = end_fd(s, c, 0, &rfl), w0 = end_fd(s, c, 1, &wfl);
-	int fl = ((r0 >= 0 ? rfl : wfl) & O_DIRECT) | O_CLOEXEC | O_NONBLOCK;
+	(void)rfl;
+	int fl = (w0 >= 0 ? wfl & O_DIRECT : 0) | O_CLOEXEC | O_NONBLOCK;
 	long r = sys_pipe2(p, fl);
 	if (r < 0)
 		return (int)r;

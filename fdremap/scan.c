@@ -255,13 +255,58 @@ static pid_t ppid_of(int procfd, const char *pid)
 	return p && p[1] && p[2] ? (pid_t)strtol(p + 4, NULL, 10) : -1;
 }
 
+/* Children of one process from /proc/PID/task/TID/children (one file per
+ * thread: a child belongs to the thread that forked it).  Reads only this
+ * process's tasks, not every process on the host.  Returns -1 when the
+ * kernel lacks CONFIG_PROC_CHILDREN. */
+static int children_of_proc(pid_t parent, pid_t *out, int n, int max)
+{
+	char path[64];
+	fdr_fmt(path, sizeof path, "/proc/%d/task", (int)parent);
+	int tfd = (int)sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (tfd < 0)
+		return n;
+	char buf[4096];
+	long r;
+	int have_file = 0;
+	while ((r = sys_getdents64(tfd, buf, sizeof buf)) > 0)
+		for (long off = 0; off < r;) {
+			struct dirent64 *de = (struct dirent64 *)(buf + off);
+			off += de->d_reclen;
+			if (de->d_name[0] < '1' || de->d_name[0] > '9')
+				continue;
+			char name[64], list[4096];
+			fdr_fmt(name, sizeof name, "%s/children", de->d_name);
+			long len = read_file_at(tfd, name, list, sizeof list);
+			if (len < 0)
+				continue;
+			have_file = 1;
+			for (char *q = list; *q && n < max;) {
+				char *end;
+				long pid = strtol(q, &end, 10);
+				if (end == q)
+					break;
+				out[n++] = (pid_t)pid;
+				q = end;
+			}
+		}
+	sys_close(tfd);
+	return have_file ? n : -1;
+}
+
 /* Every process whose parent is one of the pids in parents[0..np). */
 static int children_of(const pid_t *parents, int np, pid_t *out, int max)
 {
+	int n = 0;
+	for (int i = 0; i < np && n >= 0; i++)
+		n = children_of_proc(parents[i], out, n, max);
+	if (n >= 0)
+		return n;
+	/* No children files: scan every process for its parent. */
 	int procfd = (int)sys_openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (procfd < 0)
 		return 0;
-	int n = 0;
+	n = 0;
 	char buf[8192];
 	long r;
 	while ((r = sys_getdents64(procfd, buf, sizeof buf)) > 0)
@@ -304,11 +349,23 @@ void fdr_mark_foreign(struct fdr_snap *s)
 	pid_t *desc = fdr_alloc(&s->arena, MAXD * sizeof *desc), *lvl = fdr_alloc(&s->arena, MAXD * sizeof *lvl);
 	if (!desc || !lvl)
 		return;
-	int nd = 0, nl = 1;
-	lvl[0] = s->pid;
-	while (nl > 0 && nd < MAXD) {
+	int nd = 0, nl = 0, first = 1;
+	const pid_t *known;
+	int nknown = fdr_kids_before(&known);
+	while ((first || nl > 0) && nd < MAXD) {
 		pid_t kids[256];
-		int nk = children_of(lvl, nl, kids, 256);
+		int nk;
+		if (first && s->valid_kids) {
+			/* the first level was listed by fdr_clones_begin() a moment ago */
+			nk = nknown < 256 ? nknown : 256;
+			memcpy(kids, known, nk * sizeof *kids);
+		} else if (first) {
+			lvl[0] = s->pid;
+			nk = children_of(lvl, 1, kids, 256);
+		} else {
+			nk = children_of(lvl, nl, kids, 256);
+		}
+		first = 0;
 		nl = 0;
 		for (int i = 0; i < nk; i++)
 			if (!fdr_is_clone(kids[i]) && nd < MAXD) {

@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -151,6 +152,75 @@ void nh_dump(nh_proc *p, const char *why)
 	fflush(stderr);
 }
 
+static int read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* What every task of every live process of the group that has not printed
+ * its RESULT line is doing: state, kernel wait channel, current syscall. */
+static void diagnose(nh_proc *p)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *e;
+	int shown = 0;
+	while (proc && (e = readdir(proc)) && shown < 8) {
+		char path[300], buf[512];
+		int pid = atoi(e->d_name);
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/stat", pid);
+		if (read_small(path, buf, sizeof buf))
+			continue;
+		char *rp = strrchr(buf, ')');
+		int pgid = 0;
+		char st;
+		if (!rp || sscanf(rp + 2, "%c %*d %d", &st, &pgid) != 2 || pgid != p->pid ||
+		    st == 'Z')
+			continue;
+		char mark[64];
+		snprintf(mark, sizeof mark, "RESULT pid=%d ", pid);
+		if (strstr(p->out.data, mark))
+			continue;
+		shown++;
+		fprintf(stderr, "----- process %d (no RESULT yet): tasks -----\n", pid);
+		snprintf(path, sizeof path, "/proc/%d/task", pid);
+		DIR *td = opendir(path);
+		struct dirent *t;
+		while (td && (t = readdir(td))) {
+			int tid = atoi(t->d_name);
+			char comm[64] = "?", wchan[64] = "?", sc[256] = "?", tst[512] = "";
+			if (tid <= 0)
+				continue;
+			snprintf(path, sizeof path, "/proc/%d/task/%d/comm", pid, tid);
+			read_small(path, comm, sizeof comm);
+			snprintf(path, sizeof path, "/proc/%d/task/%d/wchan", pid, tid);
+			read_small(path, wchan, sizeof wchan);
+			snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, tid);
+			read_small(path, sc, sizeof sc);
+			snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+			read_small(path, tst, sizeof tst);
+			char *r = strrchr(tst, ')');
+			sc[40] = 0;   /* syscall number and first two arguments */
+			fprintf(stderr, "  tid %d %-15s state %c wchan %-24s syscall %s\n", tid, comm,
+				r ? r[2] : '?', wchan, sc);
+		}
+		if (td)
+			closedir(td);
+	}
+	if (proc)
+		closedir(proc);
+}
+
 void nh_fail(nh_proc *p, const char *fmt, ...)
 {
 	char msg[1024];
@@ -159,6 +229,7 @@ void nh_fail(nh_proc *p, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	nh_dump(p, msg);
+	diagnose(p);
 	kill_group(p);
 	cr_assert_fail("%s: %s", p->name, msg);
 	abort();   /* not reached: cr_assert_fail ends the test */
@@ -231,8 +302,12 @@ static void exec_child(const char *path, const char *name, const struct nh_opts 
 	}
 	setenv("NUWA_MODE", "clone", 1);
 	setenv("NUWA_LOG", "info", 1);
-	for (const char *const *e = o->env; e && *e; e++)
-		putenv((char *)*e);
+	for (const char *const *e = o->env; e && *e; e++) {
+		if (strchr(*e, '='))
+			putenv((char *)*e);
+		else
+			unsetenv(*e);   /* a bare name removes the variable */
+	}
 	if (!o->no_preload)
 		setenv("LD_PRELOAD", getenv("NUWA_LIB"), 1);
 	const char *argv[32];
@@ -458,11 +533,23 @@ void nh_expect_results(nh_proc *p, int processes)
 		nh_fail(p, "%d process(es) failed; first: %s", fails, first_fail);
 	if (orig != 1)
 		nh_fail(p, "the original process did not report ok");
-	if (nseen != processes)
-		nh_fail(p, "%d processes reported ok, expected %d", nseen, processes);
 	/* Clones must be the ones libnuwa announced. */
 	pid_t announced[1024];
 	int na = nh_clone_pids(p, 0, announced, 1024);
+	if (nseen != processes) {
+		char missing[512] = "";
+		size_t off = 0;
+		for (int j = 0; j < na && off < sizeof missing - 16; j++) {
+			char mark[48];
+			snprintf(mark, sizeof mark, "RESULT pid=%d ", (int)announced[j]);
+			if (announced[j] != p->pid && !strstr(p->out.data, mark))
+				off += (size_t)snprintf(missing + off, sizeof missing - off, " %d",
+							(int)announced[j]);
+		}
+		nh_fail(p, "%d processes reported ok, expected %d; announced clones without a "
+			"RESULT line (numbers from \"clone done:\" lines):%s", nseen, processes,
+			missing[0] ? missing : " none");
+	}
 	for (int i = 0; i < nseen; i++) {
 		if (seen[i] == p->pid)
 			continue;
@@ -476,4 +563,23 @@ void nh_expect_results(nh_proc *p, int processes)
 		nh_fail(p, "original process: %s %d",
 			WIFEXITED(p->wstatus) ? "exit status" : "killed by signal",
 			WIFEXITED(p->wstatus) ? WEXITSTATUS(p->wstatus) : WTERMSIG(p->wstatus));
+}
+
+void nh_run_clones(const char *name, const struct nh_opts *opts, int triggers,
+		   int clones_per_trigger, int random_max_ms)
+{
+	nh_proc *p = nh_start(name, opts);
+	nh_expect_ready(p);
+	if (random_max_ms > 0) {
+		nh_random_triggers(p, triggers, 10, random_max_ms);
+	} else {
+		for (int i = 0; i < triggers; i++) {
+			nh_clone(p, NH_CLONE_MS);
+			nh_pump(p, 100);
+		}
+	}
+	nh_pump(p, 300);   /* let every process run resumed for a while */
+	nh_finish(p, NH_FINISH_MS);
+	nh_expect_results(p, 1 + triggers * clones_per_trigger);
+	nh_free(p);
 }

@@ -28,7 +28,8 @@
 
 struct nh_opts {
 	const char *const *argv; /* extra arguments, NULL-terminated, or NULL */
-	const char *const *env;  /* "KEY=VALUE" added last (override), or NULL */
+	const char *const *env;  /* "KEY=VALUE" added last (override), "KEY"
+				  * removes KEY; NULL-terminated, or NULL */
 	int no_preload;          /* 1: run without LD_PRELOAD (reference run) */
 	int trigger_sig;         /* signal nh_trigger() sends; 0 = SIGUSR2 */
 };
@@ -99,6 +100,13 @@ void nh_finish(nh_proc *p, int timeout_ms);
  * (one clone=0 line from the original pid, the rest clone=1 from other
  * pids), no FAIL line, and the original process exited with status 0. */
 void nh_expect_results(nh_proc *p, int processes);
+
+/* The standard run: start, READY, `triggers` clones (each waits for its
+ * "clone done", then 100 ms; random_max_ms > 0: each after a random pause
+ * of 10..random_max_ms ms instead), 300 ms of running, finish, and expect
+ * 1 + triggers * clones_per_trigger processes ok. */
+void nh_run_clones(const char *name, const struct nh_opts *opts, int triggers,
+		   int clones_per_trigger, int random_max_ms);
 
 /* Fail the test with the outputs dumped and the group killed. */
 void nh_fail(nh_proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));

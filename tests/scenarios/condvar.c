@@ -1,19 +1,20 @@
-/* condvar — producer/consumer hand-offs through a one-slot buffer with
- * pthread_cond_signal only (never broadcast), running while the triggers
- * come, then HANDOFFS more hand-offs after EOF in every process: a ghost
- * waiter left in the condvar by a freeze would swallow a signal and hang
- * them (the watchdog reports it).  Four more threads wait on a second
- * condvar for tokens handed out one cond_signal at a time after EOF.  At
- * the end both condvars must be destroyed (pthread_cond_destroy returns 0,
- * and returns at all: glibc waits there for waiters it believes in).
+/* condvar [HANDOFFS] — producer/consumer hand-offs through a one-slot
+ * buffer with pthread_cond_signal only (never broadcast), running while the
+ * triggers come, then HANDOFFS (default 100 000) more hand-offs after EOF in
+ * every process: a ghost waiter left in the condvar by a freeze would
+ * swallow a signal and hang them (the watchdog reports it).  Four more
+ * threads wait on a second condvar for tokens handed out one cond_signal at
+ * a time after EOF.  At the end both condvars must be destroyed
+ * (pthread_cond_destroy returns 0, and returns at all: glibc waits there
+ * for waiters it believes in).
  */
 #include "scn.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define HANDOFFS 100000
 #define BURST 200
 #define NTOKW 4
 
@@ -27,6 +28,7 @@ static pthread_mutex_t tmx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t tcv = PTHREAD_COND_INITIALIZER;
 static int tokens, tok_waiting;
 static volatile int progress_producer;
+static long handoffs = 100000;
 
 static void put(long v)
 {
@@ -62,7 +64,7 @@ static void *producer(void *a)
 		progress_producer = 1;
 		scn_sleep_ms(3);
 	}
-	long end = next + HANDOFFS;
+	long end = next + handoffs;
 	while (next < end)
 		put(next++);
 	put(-1);   /* end marker */
@@ -100,9 +102,11 @@ static void *token_waiter(void *a)
 	return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	scn_init();
+	if (argc > 1)
+		handoffs = atol(argv[1]);
 	pthread_t p = scn_thread(producer, NULL), c = scn_thread(consumer, NULL);
 	pthread_t tw[NTOKW];
 	for (int i = 0; i < NTOKW; i++)
@@ -117,7 +121,7 @@ int main(void)
 	}
 	scn_ready();
 	scn_wait_eof();
-	scn_watchdog(40);
+	scn_watchdog(25);
 	eof_seen = 1;
 
 	scn_phase("handing out tokens one cond_signal at a time");
@@ -134,12 +138,12 @@ int main(void)
 	if (e)
 		scn_fail("pthread_cond_destroy(token condvar): %s", strerror(e));
 
-	scn_phase("100000 hand-offs after EOF (lost wake-up?)");
-	scn_join(p, "100000 hand-offs after EOF: joining the producer (lost wake-up?)");
-	long after = (long)scn_join(c, "100000 hand-offs after EOF: joining the consumer");
-	/* Items the consumer took after it saw eof_seen: at least HANDOFFS. */
-	if (after < HANDOFFS)
-		scn_fail("only %ld hand-offs after EOF, want %d", after, HANDOFFS);
+	scn_phase("hand-offs after EOF (lost wake-up?)");
+	scn_join(p, "hand-offs after EOF: joining the producer (lost wake-up?)");
+	long after = (long)scn_join(c, "hand-offs after EOF: joining the consumer");
+	/* Items the consumer took after it saw eof_seen: at least handoffs. */
+	if (after < handoffs)
+		scn_fail("only %ld hand-offs after EOF, want %ld", after, handoffs);
 	scn_phase("pthread_cond_destroy(hand-off condvars)");
 	if ((e = pthread_cond_destroy(&not_empty)) || (e = pthread_cond_destroy(&not_full)))
 		scn_fail("pthread_cond_destroy(hand-off condvar): %s", strerror(e));

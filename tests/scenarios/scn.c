@@ -1,7 +1,9 @@
 /* scn.c — see scn.h. */
 #include "scn.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +117,37 @@ void scn_phase(const char *what)
 	phase = what;
 }
 
+/* One NOTE line per task: state, kernel wait channel, current syscall. */
+static void dump_tasks(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], stat[512] = "", wchan[64] = "", sc[64] = "";
+		const char *files[] = { "stat", "wchan", "syscall" };
+		char *bufs[] = { stat, wchan, sc };
+		size_t lens[] = { sizeof stat, sizeof wchan, sizeof sc };
+		for (int i = 0; i < 3; i++) {
+			snprintf(path, sizeof path, "/proc/self/task/%s/%s", e->d_name, files[i]);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			ssize_t n = fd >= 0 ? read(fd, bufs[i], lens[i] - 1) : -1;
+			if (fd >= 0)
+				close(fd);
+			bufs[i][n > 0 ? n : 0] = 0;
+			bufs[i][strcspn(bufs[i], "\n")] = 0;
+		}
+		char *name = strchr(stat, '('), *end = strrchr(stat, ')');
+		if (name && end)
+			*end = 0;
+		scn_out("NOTE pid=%d task %s (%s) state %c wchan %s syscall %s\n", (int)getpid(),
+			e->d_name, name ? name + 1 : "?", end ? end[2] : '?', wchan, sc);
+	}
+	if (d)
+		closedir(d);
+}
+
 static void *watchdog(void *arg)
 {
 	(void)arg;
@@ -122,6 +155,7 @@ static void *watchdog(void *arg)
 	while (!finished && scn_mono_ns() < end)
 		scn_sleep_ms(50);
 	if (!finished) {
+		dump_tasks();
 		scn_out("RESULT pid=%d clone=%d FAIL watchdog: still in \"%s\" after %d s%s%s\n",
 			(int)getpid(), scn_is_clone(), phase, watchdog_secs,
 			fail_count ? "; first failure: " : "", fail_count ? first_fail : "");

@@ -3,7 +3,6 @@
  * condition variable), then joins them.  Whether libnuwa's constructor has
  * run yet depends on the loader's order; either way libnuwa must find these
  * threads (it lists /proc/self/task) and resume them in every clone. */
-#define _GNU_SOURCE
 #include "scn_ctor_lib.h"
 
 #include <errno.h>

@@ -11,6 +11,7 @@
  */
 #include "scn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -70,6 +71,18 @@ static void short_sleep(int idx, pthread_mutex_t *m, pthread_cond_t *c)
 	else if (el < SLEEP_MS * 1000000L)
 		scn_fail("thread %d: %s returned after %lld ns < %d ms", idx, names[kind],
 			 (long long)el, SLEEP_MS);
+}
+
+static int count_tasks(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
 }
 
 /* The whole workload of one thread; returns its final value. */
@@ -139,11 +152,16 @@ int main(int argc, char **argv)
 	while (started < nthreads - 1)
 		pthread_cond_wait(&ready_cv, &ready_mx);
 	pthread_mutex_unlock(&ready_mx);
+	/* Every task (libnuwa's included) must exist again in each clone. */
+	int ntasks = count_tasks();
 	scn_ready();
 
 	uint64_t x0 = work(0);
 	scn_wait_eof();
-	scn_watchdog(30);
+	int now = count_tasks();   /* before the watchdog adds its thread */
+	if (now != ntasks)
+		scn_fail("%d tasks in /proc/self/task, %d before the triggers", now, ntasks);
+	scn_watchdog(25);
 	pthread_mutex_lock(&stop_mx);
 	stop = 1;
 	pthread_cond_broadcast(&stop_cv);

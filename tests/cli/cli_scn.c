@@ -1,0 +1,153 @@
+/* cli_scn — the multi-threaded program the CLI end-to-end tests freeze and
+ * spawn: threads talking through a pipe, an eventfd and epoll.
+ *
+ *   cli_scn DIR [WARMUP_MS]
+ *
+ * The main thread first computes for WARMUP_MS (busy: no freeze point) and
+ * writes DIR/PID.warm, then starts:
+ *   producer  writes 1, 2, 3 ... (uint32) into a pipe every 2 ms
+ *   ticker    bumps an eventfd every 10 ms
+ *   consumer  epoll_wait()s on both; checks that the numbers arrive in order
+ *             and every 25 numbers rewrites DIR/PID.state:
+ *                 "pid=P seq=S gaps=G ticks=T\n"
+ * and then sleeps forever.  PID is getpid() at the time of writing, so each
+ * spawned child reports in its own file.  A child that shared the pipe with
+ * another process would lose numbers to it: gaps > 0.
+ *
+ * For --call (the executable is linked with -rdynamic):
+ *   cli_scn_tag(int, long, double, const char *, void *) appends the values
+ *       to DIR/PID.call;
+ *   cli_scn_say(const char *) writes the string and a newline on stdout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *dir;
+static int pipefd[2], evfd, epfd;
+
+static void write_file(const char *suffix, const char *text, int append)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%d.%s", dir, getpid(), suffix);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+	if (fd < 0)
+		return;
+	(void)!write(fd, text, strlen(text));
+	close(fd);
+}
+
+void cli_scn_tag(int i, long l, double d, const char *s, void *p)
+{
+	char line[512];
+	snprintf(line, sizeof line, "i=%d l=%ld d=%g s=[%s] p=%s\n", i, l, d, s ? s : "(null)",
+	         p ? "nonnull" : "null");
+	write_file("call", line, 1);
+}
+
+void cli_scn_say(const char *s)
+{
+	char line[512];
+	snprintf(line, sizeof line, "%s\n", s);
+	(void)!write(1, line, strlen(line));
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+		;
+}
+
+static void *producer(void *arg)
+{
+	for (uint32_t v = 1;; v++) {
+		if (write(pipefd[1], &v, sizeof v) != sizeof v)
+			abort();
+		sleep_ms(2);
+	}
+	return arg;
+}
+
+static void *ticker(void *arg)
+{
+	for (;;) {
+		uint64_t one = 1;
+		if (write(evfd, &one, sizeof one) != sizeof one)
+			abort();
+		sleep_ms(10);
+	}
+	return arg;
+}
+
+static void *consumer(void *arg)
+{
+	uint32_t expect = 1, gaps = 0, n = 0;
+	uint64_t ticks = 0;
+	for (;;) {
+		struct epoll_event ev[4];
+		int k = epoll_wait(epfd, ev, 4, -1);
+		for (int i = 0; i < k; i++) {
+			if (ev[i].data.fd == evfd) {
+				uint64_t c;
+				if (read(evfd, &c, sizeof c) == sizeof c)
+					ticks += c;
+				continue;
+			}
+			uint32_t v;
+			if (read(pipefd[0], &v, sizeof v) != sizeof v)
+				continue;
+			if (v != expect)
+				gaps++;
+			expect = v + 1;
+			if (++n % 25 == 0) {
+				char line[128];
+				snprintf(line, sizeof line, "pid=%d seq=%u gaps=%u ticks=%llu\n", getpid(),
+				         v, gaps, (unsigned long long)ticks);
+				write_file("state", line, 0);
+			}
+		}
+	}
+	return arg;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: cli_scn DIR [WARMUP_MS]\n");
+		return 2;
+	}
+	dir = argv[1];
+	int warm = argc > 2 ? atoi(argv[2]) : 0;
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	volatile uint64_t x = 1;
+	do {   /* busy: not at any freeze point */
+		for (int i = 0; i < 100000; i++)
+			x = x * 6364136223846793005ull + 1;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < warm);
+	write_file("warm", "warm\n", 0);
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0 || (evfd = eventfd(0, EFD_CLOEXEC)) < 0 ||
+	    (epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return 1;
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = pipefd[0] };
+	epoll_ctl(epfd, EPOLL_CTL_ADD, pipefd[0], &ev);
+	ev.data.fd = evfd;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &ev);
+	pthread_t th;
+	pthread_create(&th, NULL, consumer, NULL);
+	pthread_create(&th, NULL, producer, NULL);
+	pthread_create(&th, NULL, ticker, NULL);
+	for (;;)
+		sleep_ms(1000);
+}

@@ -1,0 +1,273 @@
+/* mock_template — the control socket (core/ctlsock.c, ctl_serve.c, ...)
+ * linked with a stand-in for the core, so that the socket, the protocol and
+ * the `nuwa` command can be tested on their own, with real processes and
+ * real sockets, independently of freezing threads.
+ *
+ * The stand-in is single-threaded: "freeze" only changes the state, and a
+ * spawn is a real fork() whose child installs the received stdio, runs
+ * ctlsock_after_spawn() and the --call plan, prints "MOCK CHILD <pid>" and
+ * then serves its own control socket until SIGTERM/SIGINT (default action).
+ *
+ * Environment: MOCK_FREEZE_FAIL=1 makes freezes fail (ETIMEDOUT);
+ * MOCK_SPAWN_FAIL_AFTER=N makes the spawn after the N-th fail (EAGAIN);
+ * MOCK_MODE=snapshot|clone and MOCK_CLONES=N select the other modes.
+ * Prints "MOCK READY <pid> <socket>" on stdout when serving.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctlsock.h"
+#include "nuwa_int.h"
+
+/* ---- what the core would provide ------------------------------------------ */
+
+struct nuwa_config nuwa_cfg = { .mode = NUWA_MODE_TEMPLATE, .clones = 1,
+                                .timeout_ms = 2000, .log_level = NUWA_LOG_WARN };
+volatile int nuwa_state = NUWA_STATE_RUNNING;
+
+void nuwa_log(int level, const char *fmt, ...)
+{
+	if (level > nuwa_cfg.log_level)
+		return;
+	char buf[1024];
+	int n = snprintf(buf, sizeof buf, "mock[%d]: ", getpid());
+	va_list ap;
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof buf - n, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof buf - 2)
+		n = sizeof buf - 2;
+	buf[n++] = '\n';
+	(void)!write(2, buf, n);
+}
+
+/* fdremap's registry of libnuwa's own descriptors: checked by the tests
+ * through MOCK_OWN lines in status (every own fd must be open). */
+static unsigned char own[4096];
+void fdremap_own_fd(int fd) { if (fd >= 0 && fd < 4096) own[fd] = 1; }
+void fdremap_forget_own_fd(int fd) { if (fd >= 0 && fd < 4096) own[fd] = 0; }
+
+static int spawned, spawn_fail_after = -1;
+static pid_t kids[4096];
+static int nkids;
+
+size_t nuwa_status_text(char *buf, size_t len, int json)
+{
+	static const char *const st[] = { "running", "freezing", "template" };
+	size_t n = 0;
+#define OUT(...) do { int k_ = snprintf(buf ? buf + (n < len ? n : len) : NULL, \
+		n < len ? len - n : 0, __VA_ARGS__); if (k_ > 0) n += (size_t)k_; } while (0)
+	if (json) {
+		OUT("{\"pid\":%d,\"state\":\"%s\",\"threads\":[{\"tid\":%d,\"doing\":\"idle in poll\"}],",
+		    getpid(), st[nuwa_state], getpid());
+		n += ctlsock_describe(buf ? buf + (n < len ? n : len) : NULL, n < len ? len - n : 0, 1);
+		OUT("}\n");
+	} else {
+		OUT("pid %d\nstate %s\n  thread %d mock idle in poll\n", getpid(), st[nuwa_state],
+		    getpid());
+		n += ctlsock_describe(buf ? buf + (n < len ? n : len) : NULL, n < len ? len - n : 0, 0);
+		OUT("own");
+		for (int fd = 0; fd < 4096; fd++)
+			if (own[fd])
+				OUT(" %d", fd);
+		OUT("\nchildren %d\n", nkids);
+	}
+#undef OUT
+	return n;
+}
+
+int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
+{
+	if (getenv("MOCK_FREEZE_FAIL")) {
+		snprintf(err, errlen, "thread %d stayed busy for %d ms (mock)", getpid(), timeout_ms);
+		return -ETIMEDOUT;
+	}
+	nuwa_state = NUWA_STATE_TEMPLATE;
+	return 0;
+}
+
+int tmpl_thaw(void)
+{
+	nuwa_state = NUWA_STATE_RUNNING;
+	return 0;
+}
+
+static void serve(void) __attribute__((noreturn));
+
+/* The shape of the core's snapshot and clone entry points: the caller's
+ * code continues in the new process too (return value 0), after
+ * ctlsock_after_spawn() ran there. */
+pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		ctlsock_after_spawn();
+		nkids = 0;
+		nuwa_state = NUWA_STATE_TEMPLATE;
+		return 0;
+	}
+	kids[nkids++] = pid;
+	return pid;
+}
+
+int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen)
+{
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			return i ? i : -errno;
+		if (pid == 0) {
+			ctlsock_after_spawn();
+			nkids = 0;
+			char line[64];
+			int k = snprintf(line, sizeof line, "MOCK CLONE %d\n", getpid());
+			(void)!write(1, line, k);
+			return 0;
+		}
+		kids[nkids++] = pid;
+		pids[i] = pid;
+	}
+	return n;
+}
+
+pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg, int *pidfd)
+{
+	if (spawn_fail_after >= 0 && spawned >= spawn_fail_after)
+		return -EAGAIN;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* The core's order: ctlsock_after_spawn(), stdio, threads, child_fn. */
+		ctlsock_after_spawn();
+		if (stdio)
+			for (int i = 0; i < 3; i++) {
+				dup2(stdio[i], i);
+				if (stdio[i] > 2)
+					close(stdio[i]);
+			}
+		nkids = 0;
+		nuwa_state = NUWA_STATE_RUNNING;
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (child_fn)
+			child_fn(arg);
+		char line[64];
+		int n = snprintf(line, sizeof line, "MOCK CHILD %d\n", getpid());
+		(void)!write(1, line, n);
+		serve();
+	}
+	spawned++;
+	kids[nkids++] = pid;
+	*pidfd = -1;
+	return pid;
+}
+
+/* ---- functions for --call (exported: the executable is linked -rdynamic) --- */
+
+void mock_record(int i, long l, double d, const char *s, void *p)
+{
+	char line[512];
+	int n = snprintf(line, sizeof line, "CALL mock_record pid=%d i=%d l=%ld d=%.6g s=[%s] p=%s\n",
+	                 getpid(), i, l, d, s, p ? "nonnull" : "null");
+	(void)!write(1, line, n);
+}
+
+int mock_data_object = 42;
+
+/* ---- the control thread's loop, single-threaded here ------------------------ */
+
+static int sigfd = -1;
+
+static void reap(void)
+{
+	int st;
+	pid_t pid;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (int i = 0; i < nkids; i++)
+			if (kids[i] == pid)
+				kids[i] = kids[--nkids];
+		ctlsock_child_exited(pid, st);
+	}
+}
+
+static void serve(void)
+{
+	if (sigfd >= 0)
+		close(sigfd);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	for (;;) {
+		struct pollfd pfd[1 + CTLSOCK_MAX_POLLFDS];
+		pfd[0] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
+		int n = ctlsock_pollfds(pfd + 1, CTLSOCK_MAX_POLLFDS);
+		if (poll(pfd, 1 + n, -1) < 0)
+			continue;
+		if (pfd[0].revents) {
+			struct signalfd_siginfo si;
+			while (read(sigfd, &si, sizeof si) == sizeof si)
+				;
+			reap();
+		}
+		ctlsock_dispatch(pfd + 1, n);
+	}
+}
+
+int main(void)
+{
+	const char *v;
+	if ((v = getenv("MOCK_SPAWN_FAIL_AFTER")))
+		spawn_fail_after = atoi(v);
+	if ((v = getenv("MOCK_MODE")))
+		nuwa_cfg.mode = !strcmp(v, "snapshot") ? NUWA_MODE_SNAPSHOT :
+		                !strcmp(v, "clone") ? NUWA_MODE_CLONE : NUWA_MODE_TEMPLATE;
+	if ((v = getenv("MOCK_CLONES")))
+		nuwa_cfg.clones = atoi(v);
+	if ((v = getenv("MOCK_LOG")))
+		nuwa_cfg.log_level = atoi(v);
+	int r = ctlsock_init();
+	if (r < 0) {
+		printf("MOCK INITFAIL %d\n", -r);
+		return 1;
+	}
+	printf("MOCK READY %d %s\n", getpid(), ctlsock_path());
+	fflush(stdout);
+	if (getenv("MOCK_APP_FORK") && fork() == 0) {
+		/* the core's plain-fork path: no socket until the control loop
+		 * polls, none left after exec */
+		char path[256];
+		struct stat st;
+		ctlsock_after_app_fork();
+		snprintf(path, sizeof path, "%s", getenv("NUWA_RUNTIME_DIR"));
+		snprintf(path + strlen(path), sizeof path - strlen(path), "/%d.sock", getpid());
+		printf("APPFORK %d %s", getpid(), lstat(path, &st) ? "nosock" : "SOCK-TOO-EARLY");
+		struct pollfd pfd[CTLSOCK_MAX_POLLFDS];
+		ctlsock_pollfds(pfd, CTLSOCK_MAX_POLLFDS);
+		printf(" %s", lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) ? "sock" : "NO-SOCK");
+		ctlsock_before_exec();
+		printf(" %s\n", lstat(path, &st) ? "unlinked" : "STILL-THERE");
+		fflush(stdout);
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(1);
+	}
+	serve();
+}
