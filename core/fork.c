@@ -257,10 +257,12 @@ static void child_control_resume(void)
 		control_trampoline = NULL;
 	}
 	tls_restore(&control_slot.tls, 1);
-	nuwa_signals_block_for_control();
 	control_slot.new_tid = tid;
 	nuwa_self.tid = tid;
+	/* Our own eventfd first, then open the trigger: a trigger that hits
+	 * this child now must wake this control thread, not the parent's. */
 	control_child_reinit();
+	nuwa_signals_block_for_control();
 	if (fork_stay_frozen) {
 		/* snapshot: this child keeps the frozen image and serves spawns */
 		nuwa_spawned = 0;
