@@ -210,6 +210,7 @@ void ctlsock_dispatch(const struct pollfd *pfd, int n);
 void ctlsock_child_exited(pid_t pid, int wstatus);  /* a spawned child was reaped */
 void ctlsock_after_spawn(void);                     /* in a new child: own socket */
 void ctlsock_after_app_fork(void);                  /* child of the program's fork() */
+void ctlsock_before_exec(void);                     /* exec*: remove the socket file */
 
 /* child hooks registered through nuwa.h */
 void hooks_run_constructors(void);
