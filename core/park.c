@@ -86,8 +86,8 @@ void park_handler(int sig, siginfo_t *si, void *ucv)
 
 	intptr_t r = ctx_save(&s->ctx);
 	if (r == 0) {
+		/* no wake-up: the control thread polls the table while freezing */
 		__atomic_store_n(&s->state, SLOT_PARKED, __ATOMIC_RELEASE);
-		nuwa_futex_wake(&s->state, 1);
 		if (!park_wait(s)) {
 			/* released in this process */
 			__atomic_store_n(&s->state, SLOT_LISTED, __ATOMIC_RELEASE);
