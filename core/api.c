@@ -1,8 +1,14 @@
-/* The exported opt-in API (include/nuwa.h). */
+/* The exported opt-in API (include/nuwa.h).  nuwa_spawn(), which talks to
+ * another process, is in api_client.c; nuwa_fd_policy() in fdremap/hints.c. */
+#define NUWA_BUILDING_LIBNUWA 1
 #include <errno.h>
 
 #include "nuwa.h"
 #include "nuwa_int.h"
+
+/* core/control.c: post a freeze to the control thread and wait, parked with
+ * the others; 1 in each child, 0 after thaw, or -errno. */
+int control_request_freeze(void);
 
 #define MAX_HOOKS 64
 
@@ -13,6 +19,10 @@ struct hook {
 static struct hook constructors[MAX_HOOKS], final_constructors[MAX_HOOKS];
 static int nconstructors, nfinal;
 static nuwa_lock_t hooks_lock;
+/* 1 in a new child from its constructors to its final constructors: the
+ * child still carries the template's state word then (fork.c sets it to
+ * running once every thread runs), but it is not a template. */
+static volatile int child_setting_up;
 
 static int add_hook(struct hook *tab, int *n, void (*fn)(void *), void *arg)
 {
@@ -36,13 +46,16 @@ static void run_hooks(const struct hook *tab, int n)
 		tab[i].fn(tab[i].arg);
 }
 
+/* Both run in a new child, on its control thread (core/fork.c). */
 void hooks_run_constructors(void)
 {
+	child_setting_up = 1;
 	run_hooks(constructors, nconstructors);
 }
 
 void hooks_run_final_constructors(void)
 {
+	child_setting_up = 0;
 	run_hooks(final_constructors, nfinal);
 }
 
@@ -64,6 +77,19 @@ NUWA_EXPORT int nuwa_clone(int n, pid_t *pids)
 	if (n < 1 || n > 1024)
 		return -EINVAL;
 	return control_request_clone(n, pids);
+}
+
+NUWA_EXPORT int nuwa_freeze(void)
+{
+	nuwa_ensure_init();
+	if (nuwa_inert)
+		return -ENOSYS;
+	return control_request_freeze();
+}
+
+NUWA_EXPORT int nuwa_is_template(void)
+{
+	return nuwa_state == NUWA_STATE_TEMPLATE && !child_setting_up;
 }
 
 NUWA_EXPORT int nuwa_is_spawned(void)
