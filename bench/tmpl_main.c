@@ -57,11 +57,21 @@ static void reset_slots(void)
 	g_shared->phase = 0;
 }
 
+/* Kill a copy and wait until it is gone, so that tearing down its address
+ * space does not overlap the next measurement.  libnuwa reaps the copies it
+ * makes itself (waitpid then fails with ECHILD), so wait on a pidfd, which
+ * becomes readable when the process has exited whoever reaps it. */
 static void reap(pid_t pid)
 {
 	if (pid <= 0)
 		return;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	kill(pid, SIGKILL);
+	if (pfd >= 0) {
+		struct pollfd p = { pfd, POLLIN, 0 };
+		poll(&p, 1, timeout_ms);
+		close(pfd);
+	}
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 }

@@ -34,7 +34,12 @@
 #define NUWA_FD_BASE 1000   /* libnuwa's descriptors live above this */
 #define MAX_KIDS 1024
 
+/* A request from an application thread (include/nuwa.h), answered by the
+ * control thread.  The waiting thread is parked with the others, so in a
+ * child the same request (same stack address) is answered there too. */
+enum api_kind { API_CLONE, API_FREEZE };
 struct api_req {
+	int kind;
 	int n;
 	pid_t *pids;
 	volatile int done;
@@ -118,6 +123,13 @@ static void kid_reap(int i)
 		ctlsock_child_exited(pid, status);
 }
 
+static void api_complete(struct api_req *req, int result)
+{
+	req->result = result;
+	__atomic_store_n(&req->done, 1, __ATOMIC_RELEASE);
+	nuwa_futex_wake(&req->done, 1);
+}
+
 /* In a new child, on its control thread, before the threads resume. */
 void control_child_reinit(void)
 {
@@ -138,9 +150,8 @@ void control_child_reinit(void)
 	trigger_pending = 0;
 	freeze_fork_set_exit_signal(0);
 	if (api_current) {
-		api_current->result = 0;
-		__atomic_store_n(&api_current->done, 1, __ATOMIC_RELEASE);
-		nuwa_futex_wake(&api_current->done, 1);
+		/* nuwa_clone() returns 0 in a child, nuwa_freeze() 1 */
+		api_complete(api_current, api_current->kind == API_FREEZE);
 		api_current = NULL;
 	}
 	if (ctlsock_after_spawn)
@@ -242,6 +253,10 @@ int tmpl_thaw(void)
 {
 	if (nuwa_state != NUWA_STATE_TEMPLATE)
 		return -EINVAL;
+	if (api_current && api_current->kind == API_FREEZE) {
+		api_complete(api_current, 0);   /* nuwa_freeze() returns 0 here */
+		api_current = NULL;
+	}
 	if (fdremap_finish)
 		fdremap_finish();
 	freeze_release();
@@ -364,16 +379,25 @@ static void handle_wake(void)
 		nuwa_signals_block_for_control();
 	}
 	struct api_req *req = __atomic_exchange_n(&api_pending, NULL, __ATOMIC_ACQ_REL);
-	if (req) {
+	if (req && req->kind == API_FREEZE) {
+		/* Answered later: by tmpl_thaw() here, by control_child_reinit()
+		 * in each child. */
+		char err[2048] = "";
+		api_current = req;
+		int r = nuwa_state == NUWA_STATE_RUNNING ? tmpl_freeze(0, err, sizeof err) : -EBUSY;
+		if (r < 0) {
+			nuwa_err("nuwa_freeze: %s", err[0] ? err : strerror(-r));
+			api_current = NULL;
+			api_complete(req, r);
+		}
+	} else if (req) {
 		int is_child;
 		api_current = req;
 		int r = do_clone(req->n, req->pids, 1, &is_child);
 		if (is_child)
 			return;
 		api_current = NULL;
-		req->result = r;
-		__atomic_store_n(&req->done, 1, __ATOMIC_RELEASE);
-		nuwa_futex_wake(&req->done, 1);
+		api_complete(req, r);
 	}
 	if (__atomic_exchange_n(&trigger_pending, 0, __ATOMIC_ACQ_REL))
 		on_trigger();
@@ -482,25 +506,37 @@ static int control_wait_ready(void)
 	return 0;
 }
 
-int control_request_clone(int n, pid_t *pids)
+static int api_post(struct api_req *req)
 {
 	if (control_wait_ready() <= 0)
 		return -ENOSYS;
 	if ((pid_t)syscall(SYS_gettid) == control_tid)
 		return -EDEADLK;
-	struct api_req req = { .n = n, .pids = pids };
 	struct api_req *none = NULL;
-	if (!__atomic_compare_exchange_n(&api_pending, &none, &req, 0, __ATOMIC_ACQ_REL,
+	if (!__atomic_compare_exchange_n(&api_pending, &none, req, 0, __ATOMIC_ACQ_REL,
 	                                 __ATOMIC_RELAXED))
 		return -EBUSY;
 	wake_control();
 	/* Wait as a thread idle at a freeze point: this thread is parked
 	 * here and resumes here in every child. */
 	nuwa_self.idle = FP_NUWA_API;
-	while (!__atomic_load_n(&req.done, __ATOMIC_ACQUIRE))
-		nuwa_futex_wait(&req.done, 0, NULL);
+	while (!__atomic_load_n(&req->done, __ATOMIC_ACQUIRE))
+		nuwa_futex_wait(&req->done, 0, NULL);
 	nuwa_self.idle = FP_BUSY;
-	return req.result;
+	return req->result;
+}
+
+int control_request_clone(int n, pid_t *pids)
+{
+	struct api_req req = { .kind = API_CLONE, .n = n, .pids = pids };
+	return api_post(&req);
+}
+
+/* nuwa_freeze(): make this process a template (like `nuwa freeze`). */
+int control_request_freeze(void)
+{
+	struct api_req req = { .kind = API_FREEZE };
+	return api_post(&req);
 }
 
 /* Live children made by this process (status). */
