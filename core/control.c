@@ -53,6 +53,9 @@ static volatile int control_running;
 static volatile int trigger_pending, handover_pending;
 static struct api_req *volatile api_pending;
 static struct api_req *api_current;
+/* nuwa_freeze() of a thawed template: answered once the thaw's reply is on
+ * its socket, or a program that exits at once would cut it off. */
+static struct api_req *api_thawed;
 static struct kid { pid_t pid; int pidfd; } kids[MAX_KIDS];
 static int nkids;
 
@@ -154,8 +157,17 @@ void control_child_reinit(void)
 		api_complete(api_current, api_current->kind == API_FREEZE);
 		api_current = NULL;
 	}
+
+	/* Before the threads resume: the program must never see its
+	 * descriptor table change under it. */
 	if (ctlsock_after_spawn)
 		ctlsock_after_spawn();
+}
+
+static long us_between(struct timespec a, struct timespec b)
+{
+	struct timespec d = ts_sub(b, a);
+	return d.tv_sec * 1000000L + d.tv_nsec / 1000;
 }
 
 /* Freeze, fork n children, resume everybody.  Returns the number of
@@ -165,16 +177,19 @@ static int do_clone(int n, pid_t *pids, int for_api, int *is_child)
 {
 	char err[2048];
 	*is_child = 0;
+	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
 	int r = freeze_all(err, sizeof err);
 	if (r < 0) {
 		nuwa_err("freeze failed: %s", err);
 		return r;
 	}
+	struct timespec t1 = ts_now(CLOCK_MONOTONIC);
 	if (fdremap_prepare && (r = fdremap_prepare(err, sizeof err)) < 0) {
 		nuwa_err("freeze failed: descriptors: %s", err);
 		freeze_release();
 		return r;
 	}
+	struct timespec t2 = ts_now(CLOCK_MONOTONIC);
 	char list[1024];
 	size_t off = 0;
 	int made = 0;
@@ -207,9 +222,13 @@ static int do_clone(int n, pid_t *pids, int for_api, int *is_child)
 			off += (size_t)snprintf(list + off, sizeof list - off, " %d", pid);
 	}
 	freeze_fork_set_exit_signal(0);
+	struct timespec t3 = ts_now(CLOCK_MONOTONIC);
 	if (fdremap_finish)
 		fdremap_finish();
 	freeze_release();
+	struct timespec t4 = ts_now(CLOCK_MONOTONIC);
+	nuwa_debug("clone timing (us): freeze %ld, descriptors %ld, fork %ld, release %ld",
+	           us_between(t0, t1), us_between(t1, t2), us_between(t2, t3), us_between(t3, t4));
 	if (made)
 		nuwa_info("clone done: %d children:%s", made, list);
 	return made ? made : r;
@@ -254,7 +273,7 @@ int tmpl_thaw(void)
 	if (nuwa_state != NUWA_STATE_TEMPLATE)
 		return -EINVAL;
 	if (api_current && api_current->kind == API_FREEZE) {
-		api_complete(api_current, 0);   /* nuwa_freeze() returns 0 here */
+		api_thawed = api_current;   /* nuwa_freeze() will return 0 here */
 		api_current = NULL;
 	}
 	if (fdremap_finish)
@@ -380,7 +399,7 @@ static void handle_wake(void)
 	}
 	struct api_req *req = __atomic_exchange_n(&api_pending, NULL, __ATOMIC_ACQ_REL);
 	if (req && req->kind == API_FREEZE) {
-		/* Answered later: by tmpl_thaw() here, by control_child_reinit()
+		/* Answered later: after tmpl_thaw() here, by control_child_reinit()
 		 * in each child. */
 		char err[2048] = "";
 		api_current = req;
@@ -414,6 +433,11 @@ static void *control_main(void *arg)
 	idle_armed = nuwa_cfg.freeze_on_idle_ms > 0 && !nuwa_spawned;
 	idle_since = ts_now(CLOCK_MONOTONIC);
 	for (;;) {
+		if (api_thawed) {
+			/* the reply of the request that thawed us was sent above */
+			api_complete(api_thawed, 0);
+			api_thawed = NULL;
+		}
 		struct pollfd pfd[1 + MAX_KIDS + 64];
 		int n = 0;
 		pfd[n++] = (struct pollfd){ .fd = wake_fd, .events = POLLIN };
@@ -479,6 +503,7 @@ void control_after_app_fork(void)
 	nkids = 0;
 	api_pending = NULL;
 	api_current = NULL;
+	api_thawed = NULL;
 	trigger_pending = 0;
 	if (wake_fd >= 0) {
 		int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

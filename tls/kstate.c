@@ -71,7 +71,11 @@ void tls_restore(const struct tls_state *t, int is_new_task)
 	}
 	if (t->name[0])
 		prctl(PR_SET_NAME, t->name);
-	if (t->has_affinity)
+	/* The new task inherited the cloner's affinity; changing it costs a
+	 * migration, so only when the thread's own mask differs. */
+	cpu_set_t now;
+	if (t->has_affinity && (sched_getaffinity(0, sizeof now, &now) < 0 ||
+	                        !CPU_EQUAL(&now, &t->affinity)))
 		sched_setaffinity(0, sizeof t->affinity, &t->affinity);
 	if (t->sched_policy > 0 && sched_setscheduler(0, t->sched_policy, &t->sched_param) < 0)
 		nuwa_warn("resumed thread %ld: cannot restore scheduling policy %d",
