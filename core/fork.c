@@ -279,6 +279,7 @@ static void child_control_resume(void)
 	}
 
 	struct timespec t1 = ts_now(CLOCK_MONOTONIC);
+	sync_enter_resumed_child();
 	if (fdremap_child_setup)
 		fdremap_child_setup();
 	struct timespec t2 = ts_now(CLOCK_MONOTONIC);

@@ -60,15 +60,24 @@ static int resolve_unlock(pthread_mutex_t *m)
 	return mutex_unlock_fn(m);
 }
 
-/* In a resumed child: this thread may hold m under a former tid (a
- * recursive relock would wait for itself forever). */
-__attribute__((noinline)) static int mutex_lock_in_child(pthread_mutex_t *m)
+/* In a resumed child a thread may hold m under a former tid (a recursive
+ * relock would wait for itself forever): there, every lock goes through
+ * this repair first.  Switched in once per child, so that the wrapper
+ * itself tests nothing. */
+static int (*real_mutex_lock)(pthread_mutex_t *);
+
+static int mutex_lock_repairing(pthread_mutex_t *m)
 {
 	mutex_repair_owner(m);
-	fp_enter(FP_MUTEX_LOCK);
-	int r = mutex_lock_fn(m);
-	fp_leave();
-	return r;
+	return real_mutex_lock(m);
+}
+
+void sync_enter_resumed_child(void)
+{
+	if (mutex_lock_fn != mutex_lock_repairing) {
+		real_mutex_lock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
+		mutex_lock_fn = mutex_lock_repairing;
+	}
 }
 
 /* Idle is published around every lock, contended or not: it costs two
@@ -76,8 +85,6 @@ __attribute__((noinline)) static int mutex_lock_in_child(pthread_mutex_t *m)
  * than its lock) and testing the result. */
 NUWA_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	if (unlikely(nuwa_self.ntids))
-		return mutex_lock_in_child(m);
 	nuwa_self.idle = FP_MUTEX_LOCK;
 	int r = mutex_lock_fn(m);
 	nuwa_self.idle = FP_BUSY;
