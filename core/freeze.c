@@ -70,21 +70,6 @@ static struct park_slot *slot_add(pid_t tid)
 	return s;
 }
 
-static void thread_name(pid_t tid, char *out, size_t len)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
-	int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
-	long n = fd >= 0 ? syscall(SYS_read, fd, out, len - 1) : -1;
-	if (fd >= 0)
-		syscall(SYS_close, fd);
-	if (n <= 0)
-		n = 0;
-	out[n] = 0;
-	if (n && out[n - 1] == '\n')
-		out[n - 1] = 0;
-}
-
 /* What a not-yet-parked thread is doing, for error messages. */
 static int thread_idle_state(pid_t tid, int *known)
 {
@@ -124,7 +109,7 @@ static void describe_unparked(char *err, size_t len, const char *why)
 		char name[16];
 		int known;
 		int idle = thread_idle_state(s->tid, &known);
-		thread_name(s->tid, name, sizeof name);
+		nuwa_task_comm(s->tid, name, sizeof name);
 		off += (size_t)snprintf(err + off, len - off, " tid %d (%s) %s, task state %c;",
 		                        s->tid, name,
 		                        !known ? "busy, not created through pthread_create"

@@ -29,6 +29,7 @@ enum nuwa_fp {
 	FP_NUWA_API, FP__COUNT
 };
 const char *freeze_point_name(int fp);
+void nuwa_task_comm(pid_t tid, char *out, size_t len);  /* /proc/self/task/TID/comm */
 
 /* ---- per-thread record ------------------------------------------------- */
 #define NUWA_TID_HISTORY 16

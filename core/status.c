@@ -35,16 +35,7 @@ static void put(struct out *o, const char *fmt, ...)
 
 static void comm_of(pid_t tid, char *name, size_t len)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
-	int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
-	long n = fd >= 0 ? syscall(SYS_read, fd, name, len - 1) : -1;
-	if (fd >= 0)
-		syscall(SYS_close, fd);
-	n = n < 0 ? 0 : n;
-	name[n] = 0;
-	if (n && name[n - 1] == '\n')
-		name[n - 1] = 0;
+	nuwa_task_comm(tid, name, len);
 	/* names go into JSON strings: keep them printable and quote-free */
 	for (char *p = name; *p; p++)
 		if (*p < 0x20 || *p == '"' || *p == '\\')

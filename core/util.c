@@ -1,6 +1,8 @@
 /* Small helpers shared by all of libnuwa: symbol lookup, futexes, a lock for
  * libnuwa's own data, and timespec arithmetic for transparent retries. */
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -123,4 +125,20 @@ const char *freeze_point_name(int fp)
 	if (fp < 0 || fp >= FP__COUNT || !fp_names[fp])
 		return "?";
 	return fp_names[fp];
+}
+
+/* A task's name from /proc/self/task/TID/comm, without malloc ("" if gone). */
+void nuwa_task_comm(pid_t tid, char *out, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+	int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
+	long n = fd >= 0 ? syscall(SYS_read, fd, out, len - 1) : -1;
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	if (n < 0)
+		n = 0;
+	out[n] = 0;
+	if (n && out[n - 1] == '\n')
+		out[n - 1] = 0;
 }

@@ -19,12 +19,6 @@ REAL_DECL(int, epoll_wait, (int, struct epoll_event *, int, int));
 REAL_DECL(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *));
 REAL_DECL(int, epoll_pwait2, (int, struct epoll_event *, int, const struct timespec *, const sigset_t *));
 
-static struct timespec ms_deadline(int ms)
-{
-	struct timespec d = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	return ts_add(ts_now(CLOCK_MONOTONIC), d);
-}
-
 /* A mask installed for the duration of the call: the park signal must stay
  * deliverable, the trigger must stay with the control thread. */
 static const sigset_t *wait_mask(const sigset_t *in, sigset_t *buf)
@@ -39,36 +33,14 @@ static const sigset_t *wait_mask(const sigset_t *in, sigset_t *buf)
 
 NUWA_EXPORT int poll(struct pollfd *f, nfds_t n, int timeout)
 {
-	unsigned s = fp_enter(FP_POLL);
-	struct timespec dl;
-	if (timeout > 0)
-		dl = ms_deadline(timeout);
-	int r;
-	while ((r = REAL(poll)(f, n, timeout)) < 0 && errno == EINTR && fp_ours(s)) {
-		s = nuwa_self.sigcount;
-		if (timeout > 0)
-			timeout = ts_to_ms_remaining(dl);
-	}
-	fp_leave();
-	return r;
+	return FP_RETRY_MS(FP_POLL, timeout, REAL(poll)(f, n, timeout));
 }
 
 NUWA_EXPORT int ppoll(struct pollfd *f, nfds_t n, const struct timespec *t, const sigset_t *mask)
 {
 	sigset_t mbuf;
 	const sigset_t *m = wait_mask(mask, &mbuf);
-	unsigned s = fp_enter(FP_PPOLL);
-	struct timespec dl, left;
-	if (t)
-		dl = ts_add(ts_now(CLOCK_MONOTONIC), *t), left = *t;
-	int r;
-	while ((r = REAL(ppoll)(f, n, t ? &left : NULL, m)) < 0 && errno == EINTR && fp_ours(s)) {
-		s = nuwa_self.sigcount;
-		if (t)
-			left = ts_sub(dl, ts_now(CLOCK_MONOTONIC));
-	}
-	fp_leave();
-	return r;
+	return FP_RETRY_TIMED(FP_PPOLL, t, REAL(ppoll)(f, n, FP_LEFT, m));
 }
 
 NUWA_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
@@ -98,53 +70,19 @@ NUWA_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const stru
 {
 	sigset_t mbuf;
 	const sigset_t *m = wait_mask(mask, &mbuf);
-	unsigned s = fp_enter(FP_PSELECT);
-	struct timespec dl, left;
-	if (t)
-		dl = ts_add(ts_now(CLOCK_MONOTONIC), *t), left = *t;
-	int r;
-	while ((r = REAL(pselect)(nfds, rd, wr, ex, t ? &left : NULL, m)) < 0 && errno == EINTR &&
-	       fp_ours(s)) {
-		s = nuwa_self.sigcount;
-		if (t)
-			left = ts_sub(dl, ts_now(CLOCK_MONOTONIC));
-	}
-	fp_leave();
-	return r;
+	return FP_RETRY_TIMED(FP_PSELECT, t, REAL(pselect)(nfds, rd, wr, ex, FP_LEFT, m));
 }
 
 NUWA_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
 {
-	unsigned s = fp_enter(FP_EPOLL_WAIT);
-	struct timespec dl;
-	if (timeout > 0)
-		dl = ms_deadline(timeout);
-	int r;
-	while ((r = REAL(epoll_wait)(ep, ev, max, timeout)) < 0 && errno == EINTR && fp_ours(s)) {
-		s = nuwa_self.sigcount;
-		if (timeout > 0)
-			timeout = ts_to_ms_remaining(dl);
-	}
-	fp_leave();
-	return r;
+	return FP_RETRY_MS(FP_EPOLL_WAIT, timeout, REAL(epoll_wait)(ep, ev, max, timeout));
 }
 
 NUWA_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
 {
 	sigset_t mbuf;
 	const sigset_t *m = wait_mask(mask, &mbuf);
-	unsigned s = fp_enter(FP_EPOLL_PWAIT);
-	struct timespec dl;
-	if (timeout > 0)
-		dl = ms_deadline(timeout);
-	int r;
-	while ((r = REAL(epoll_pwait)(ep, ev, max, timeout, m)) < 0 && errno == EINTR && fp_ours(s)) {
-		s = nuwa_self.sigcount;
-		if (timeout > 0)
-			timeout = ts_to_ms_remaining(dl);
-	}
-	fp_leave();
-	return r;
+	return FP_RETRY_MS(FP_EPOLL_PWAIT, timeout, REAL(epoll_pwait)(ep, ev, max, timeout, m));
 }
 
 NUWA_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int max, const struct timespec *t,
@@ -152,17 +90,5 @@ NUWA_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int max, const stru
 {
 	sigset_t mbuf;
 	const sigset_t *m = wait_mask(mask, &mbuf);
-	unsigned s = fp_enter(FP_EPOLL_PWAIT);
-	struct timespec dl, left;
-	if (t)
-		dl = ts_add(ts_now(CLOCK_MONOTONIC), *t), left = *t;
-	int r;
-	while ((r = REAL(epoll_pwait2)(ep, ev, max, t ? &left : NULL, m)) < 0 && errno == EINTR &&
-	       fp_ours(s)) {
-		s = nuwa_self.sigcount;
-		if (t)
-			left = ts_sub(dl, ts_now(CLOCK_MONOTONIC));
-	}
-	fp_leave();
-	return r;
+	return FP_RETRY_TIMED(FP_EPOLL_PWAIT, t, REAL(epoll_pwait2)(ep, ev, max, FP_LEFT, m));
 }

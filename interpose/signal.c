@@ -164,19 +164,7 @@ NUWA_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct 
 {
 	sigset_t b;
 	const sigset_t *p = wait_set(set, &b);
-	unsigned s = fp_enter(FP_SIGWAIT);
-	struct timespec dl, left;
-	if (t)
-		dl = ts_add(ts_now(CLOCK_MONOTONIC), *t), left = *t;
-	int r;
-	while ((r = REAL(sigtimedwait)(p, info, t ? &left : NULL)) < 0 && errno == EINTR &&
-	       fp_ours(s)) {
-		s = nuwa_self.sigcount;
-		if (t)
-			left = ts_sub(dl, ts_now(CLOCK_MONOTONIC));
-	}
-	fp_leave();
-	return r;
+	return FP_RETRY_TIMED(FP_SIGWAIT, t, REAL(sigtimedwait)(p, info, FP_LEFT));
 }
 
 NUWA_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
