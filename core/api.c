@@ -8,7 +8,6 @@
 
 /* core/control.c: post a freeze to the control thread and wait, parked with
  * the others; 1 in each child, 0 after thaw, or -errno. */
-int control_request_freeze(void);
 
 #define MAX_HOOKS 64
 
@@ -22,7 +21,6 @@ static nuwa_lock_t hooks_lock;
 /* 1 in a new child from its constructors to its final constructors: the
  * child still carries the template's state word then (fork.c sets it to
  * running once every thread runs), but it is not a template. */
-static volatile int child_setting_up;
 
 static int add_hook(struct hook *tab, int *n, void (*fn)(void *), void *arg)
 {
@@ -49,13 +47,11 @@ static void run_hooks(const struct hook *tab, int n)
 /* Both run in a new child, on its control thread (core/fork.c). */
 void hooks_run_constructors(void)
 {
-	child_setting_up = 1;
 	run_hooks(constructors, nconstructors);
 }
 
 void hooks_run_final_constructors(void)
 {
-	child_setting_up = 0;
 	run_hooks(final_constructors, nfinal);
 }
 
@@ -89,7 +85,7 @@ NUWA_EXPORT int nuwa_freeze(void)
 
 NUWA_EXPORT int nuwa_is_template(void)
 {
-	return nuwa_state == NUWA_STATE_TEMPLATE && !child_setting_up;
+	return nuwa_state == NUWA_STATE_TEMPLATE;
 }
 
 NUWA_EXPORT int nuwa_is_spawned(void)

@@ -16,7 +16,7 @@
 #include "fdremap.h"
 
 struct nuwa_config nuwa_cfg = {
-	.mode = NUWA_MODE_CLONE,
+	.mode = NUWA_MODE_TEMPLATE,   /* Nuwa's model: freeze and serve spawns */
 	.clones = 1,
 	.timeout_ms = 2000,
 	.policy = NUWA_POLICY_ANY,

@@ -279,6 +279,9 @@ static void child_control_resume(void)
 	}
 
 	struct timespec t1 = ts_now(CLOCK_MONOTONIC);
+	/* A child is a running process from here on, not a template (the
+	 * constructors may ask nuwa_is_template()). */
+	nuwa_state = NUWA_STATE_RUNNING;
 	sync_enter_resumed_child();
 	if (fdremap_child_setup)
 		fdremap_child_setup();

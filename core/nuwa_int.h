@@ -183,6 +183,7 @@ int   nuwa_is_child_of_freeze(void);
 void control_start(void);
 void control_trigger(void);                  /* async-signal-safe */
 int  control_request_clone(int n, pid_t *pids); /* blocks; run by app threads */
+int  control_request_freeze(void);              /* nuwa_freeze(): 1 in children, 0 after thaw */
 void control_after_app_fork(void);
 
 /* ---- template mode (issue 4), control thread only ---------------------------- */
