@@ -20,7 +20,8 @@ demo: build
 	./tools/demo $(BUILD)
 
 test: build
-	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+	@rc=0; meson test -C $(BUILD) --print-errorlogs --num-processes 2 || rc=$$?; \
+	./tools/test-summary $(BUILD)/meson-logs/testlog.json; exit $$rc
 
 bench: build
 	./bench/run $(BUILD)
