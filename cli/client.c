@@ -158,35 +158,7 @@ void client_close(struct client *cl)
 
 int client_send(struct client *cl, const void *msg, size_t len, const int *fds, int nfds)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 3)];
-	} ctrl;
-	struct iovec iov = { (void *)msg, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds > 0) {
-		mh.msg_control = ctrl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	}
-	/* The descriptors ride on the first chunk; the rest follows plainly. */
-	while (iov.iov_len) {
-		ssize_t n = sendmsg(cl->fd, &mh, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		iov.iov_base = (char *)iov.iov_base + n;
-		iov.iov_len -= (size_t)n;
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-	}
-	return 0;
+	return ctl_send_with_fds(cl->fd, msg, len, fds, nfds);
 }
 
 static long long now_ms(void)

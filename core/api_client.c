@@ -66,36 +66,8 @@ static int send_request(int fd, int stdio)
 	long n = ctl_end(&b);
 	if (n < 0)
 		return (int)n;
-	/* The descriptors ride on the first byte of the request (ctl_proto.h). */
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 3)];
-	} ctrl;
-	struct iovec iov = { mem, (size_t)n };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (stdio) {
-		static const int fds[3] = { 0, 1, 2 };
-		mh.msg_control = ctrl.buf;
-		mh.msg_controllen = sizeof ctrl.buf;
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof fds);
-		memcpy(CMSG_DATA(cm), fds, sizeof fds);
-	}
-	while (iov.iov_len) {
-		ssize_t k = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		iov.iov_base = (char *)iov.iov_base + k;
-		iov.iov_len -= (size_t)k;
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-	}
-	return 0;
+	static const int fds[3] = { 0, 1, 2 };
+	return ctl_send_with_fds(fd, mem, (size_t)n, fds, stdio ? 3 : 0);
 }
 
 static long long now_ms(void)

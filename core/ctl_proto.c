@@ -3,6 +3,7 @@
  * must not allocate, and by the `nuwa` command. */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "ctl_proto.h"
 
@@ -278,4 +279,41 @@ const char *ctl_mode_name(unsigned mode)
 {
 	static const char *const n[] = { "clone", "template", "snapshot" };
 	return mode < 3 ? n[mode] : "unknown";
+}
+
+/* Send one whole message on a stream socket, with up to 3 descriptors
+ * riding on its first byte (SCM_RIGHTS); the rest follows plainly.
+ * Returns 0 or -errno.  Shared by the nuwa command and nuwa_spawn(). */
+int ctl_send_with_fds(int fd, const void *msg, size_t len, const int *fds, int nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 3)];
+	} ctrl;
+	if (nfds < 0 || nfds > 3)
+		return -EINVAL;
+	struct iovec iov = { (void *)msg, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (nfds > 0) {
+		mh.msg_control = ctrl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	}
+	while (iov.iov_len) {
+		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		iov.iov_base = (char *)iov.iov_base + n;
+		iov.iov_len -= (size_t)n;
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+	}
+	return 0;
 }

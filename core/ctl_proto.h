@@ -119,6 +119,8 @@ int ctl_get_str(const struct ctl_msg *m, uint16_t tag, const char **s);
 const char *ctl_get_nth_str(const struct ctl_msg *m, uint16_t tag, unsigned nth);
 unsigned ctl_count(const struct ctl_msg *m, uint16_t tag);
 
+int ctl_send_with_fds(int fd, const void *msg, size_t len, const int *fds, int nfds);
+
 const char *ctl_type_name(unsigned type);
 const char *ctl_state_name(unsigned state);   /* running, freezing, template */
 const char *ctl_mode_name(unsigned mode);     /* clone, template, snapshot */
