@@ -59,23 +59,36 @@ def markdown(res, path):
                   (f" ({t['note']})" if t.get("note") else "")] for t in res["targets"]])
     if res["spawn"]:
         L += ["", "## 1. Spawn latency (ms)", "",
-              "spawn = `nuwa_clone(1)` called until every thread of the copy has run; "
-              "raw fork = `fork` syscall until the copy's only thread runs; cold = "
-              "`posix_spawn` of the same program without libnuwa until it has rebuilt the "
-              "warmed state (heap, threads, channels, warm-up) and every thread has run.", ""]
-        L += _table(["T", "heap MiB", "raw fork", "spawn", "spawn: copy's main runs",
-                     "spawn/fork", "cold start", "cold/spawn"],
+              "spawn = `nuwa_spawn(template, 0)` called in a launcher process until every "
+              "thread of the child has run (template mode: the template, a second copy of "
+              "the program, froze itself once with `nuwa_freeze()`); raw fork = `fork` "
+              "syscall of a template-sized process until the copy's only thread runs; "
+              "cold = `posix_spawn` of the same program without libnuwa until it has rebuilt "
+              "the warmed state (heap, threads, channels, warm-up) and every thread has run.", ""]
+        L += _table(["T", "heap MiB", "raw fork", "spawn", "spawn: child's main runs",
+                     "spawn: reply", "spawn/fork", "cold start", "cold/spawn"],
                     [[c["threads"], c["heap_mib"], ms(c["fork_us"]), ms(c["spawn_us"]),
-                      ms(c["spawn_main_us"]), x(c["spawn_over_fork"]), ms(c["cold_us"]),
+                      ms(c["spawn_main_us"]), ms(c.get("spawn_reply_us")),
+                      x(c["spawn_over_fork"]), ms(c["cold_us"]),
                       x(c["cold_over_spawn"], 0)] for c in res["spawn"]])
+        L += ["", "### 1b. Clone mode: freeze + fork + resume everyone (ms)", "",
+              "clone = `nuwa_clone(1)` in the template-sized process itself until every "
+              "thread of the copy has run: each copy pays a freeze, the descriptor "
+              "snapshot and the release of the caller's threads.  Same run, interleaved.", ""]
+        L += _table(["T", "heap MiB", "raw fork", "clone", "clone: copy's main runs",
+                     "nuwa_clone call", "clone/fork", "cold/clone"],
+                    [[c["threads"], c["heap_mib"], ms(c["fork_us"]), ms(c.get("clone_us")),
+                      ms(c.get("clone_main_us")), ms(c.get("clone_parent_us")),
+                      x(c.get("clone_over_fork")), x(c.get("cold_over_clone"), 0)]
+                     for c in res["spawn"]])
     if res["freeze"]:
         L += ["", "## 2. Freeze latency (us)", "",
               "freeze = libnuwa's own `freeze took N us` (trigger to every thread parked, "
               "NUWA_LOG=debug); the `nuwa_clone(1)` call in the caller includes freeze, "
               "fork and resume of the caller's side.", ""]
-        L += _table(["T", "load", "freeze (libnuwa)", "nuwa_clone(1) call", "spawn (all threads ran)"],
+        L += _table(["T", "load", "freeze (libnuwa)", "nuwa_clone(1) call", "clone (all threads ran)"],
                     [[c["threads"], "mutex+pipe hammering" if c["load"] else "idle",
-                      us(c["freeze_log_us"]), us(c["clone_call_us"]), us(c["spawn_us"])]
+                      us(c["freeze_log_us"]), us(c["clone_call_us"]), us(c.get("clone_us"))]
                      for c in res["freeze"]])
     if res["memory"]:
         L += ["", "## 3. Memory of copies (from /proc/PID/smaps_rollup)", "",
@@ -139,7 +152,8 @@ def _spawn_script(res):
     hs = sorted({c["heap_mib"] for c in s})
     for i, t in enumerate(ts):
         cs = sorted((c for c in s if c["threads"] == t), key=lambda c: c["heap_mib"])
-        for key, lab, dash in (("spawn_us", "spawn", 1), ("fork_us", "raw fork", 2), ("cold_us", "cold start", 3)):
+        for key, lab, dash in (("spawn_us", "spawn", 1), ("fork_us", "raw fork", 2), ("cold_us", "cold start", 3),
+                               ("clone_us", "clone", 4)):
             b, ok = _block(f"h_{key}_{t}", [(c["heap_mib"], c[key]["median"] / 1e3, c[key]["min"] / 1e3,
                                               c[key]["max"] / 1e3) for c in cs if c[key]])
             if ok:
@@ -148,7 +162,7 @@ def _spawn_script(res):
                             f"title '{lab} T={t}'")
     for i, h in enumerate(hs):
         cs = sorted((c for c in s if c["heap_mib"] == h), key=lambda c: c["threads"])
-        for key, lab, dash in (("spawn_us", "spawn", 1), ("fork_us", "raw fork", 2)):
+        for key, lab, dash in (("spawn_us", "spawn", 1), ("fork_us", "raw fork", 2), ("clone_us", "clone", 4)):
             b, ok = _block(f"t_{key}_{h}", [(c["threads"], med(c[key]) / 1e3) for c in cs if c[key]])
             if ok:
                 blocks += b

@@ -38,15 +38,25 @@ def case_errors(data, err):
 
 def spawn_case(t, h, data, err):
     d = data or {}
+    first = d.get("spawn_first_us") or []
     c = {"threads": t, "heap_mib": h,
-         "fork_us": stats(d.get("fork_us")), "spawn_us": stats(d.get("spawn_us")),
+         "fork_us": stats(d.get("fork_us")),
+         # spawn: nuwa_spawn() of a template frozen once (template mode)
+         "spawn_us": stats(d.get("spawn_us")),
          "spawn_main_us": stats(d.get("spawn_main_us")),
-         "spawn_parent_us": stats(d.get("spawn_parent_us")),
+         "spawn_reply_us": stats(d.get("spawn_reply_us")),
+         "spawn_first_us": first[0] if first else None,
+         # clone: nuwa_clone(1) = freeze + fork + resume everyone
+         "clone_us": stats(d.get("clone_us")),
+         "clone_main_us": stats(d.get("clone_main_us")),
+         "clone_parent_us": stats(d.get("clone_parent_us")),
          "cold_us": stats(d.get("cold_us")),
          "stolen_wakeups": d.get("stolen_wakeups"), "eintr_seen": d.get("eintr_seen"),
          "errors": case_errors(data, err)}
     c["spawn_over_fork"] = ratio(med(c["spawn_us"]), med(c["fork_us"]))
     c["cold_over_spawn"] = ratio(med(c["cold_us"]), med(c["spawn_us"]))
+    c["clone_over_fork"] = ratio(med(c["clone_us"]), med(c["fork_us"]))
+    c["cold_over_clone"] = ratio(med(c["cold_us"]), med(c["clone_us"]))
     return c
 
 
@@ -54,8 +64,8 @@ def freeze_case(t, load, data, err, logged):
     d = data or {}
     c = {"threads": t, "load": load,
          "freeze_log_us": stats(logged),
-         "clone_call_us": stats(d.get("spawn_parent_us")),
-         "spawn_us": stats(d.get("spawn_us")),
+         "clone_call_us": stats(d.get("clone_parent_us")),
+         "clone_us": stats(d.get("clone_us")),
          "stolen_wakeups": d.get("stolen_wakeups"), "eintr_seen": d.get("eintr_seen"),
          "errors": case_errors(data, err)}
     if not logged:
@@ -135,8 +145,10 @@ def err_tail(c):
 
 def spawn_line(c):
     return (f"fork {fmt_us(c['fork_us'])}  spawn {fmt_us(c['spawn_us'])}  "
-            f"cold {fmt_us(c['cold_us'])}  spawn/fork {fmt_x(c['spawn_over_fork'])}  "
-            f"cold/spawn {fmt_x(c['cold_over_spawn'])}" + err_tail(c))
+            f"clone {fmt_us(c['clone_us'])}  cold {fmt_us(c['cold_us'])}  "
+            f"spawn/fork {fmt_x(c['spawn_over_fork'])}  "
+            f"cold/spawn {fmt_x(c['cold_over_spawn'])}  "
+            f"clone/fork {fmt_x(c['clone_over_fork'])}" + err_tail(c))
 
 
 def freeze_line(c):
@@ -236,9 +248,11 @@ def targets(res):
 # ---- completeness check (smoke test) ------------------------------------------------
 
 STATS_FIELDS = {
-    "spawn": ["fork_us", "spawn_us", "spawn_main_us", "spawn_parent_us", "cold_us",
-              "spawn_over_fork", "cold_over_spawn"],
-    "freeze": ["clone_call_us", "spawn_us"],
+    "spawn": ["fork_us", "spawn_us", "spawn_main_us", "spawn_reply_us", "spawn_first_us",
+              "clone_us", "clone_main_us", "clone_parent_us", "cold_us",
+              "spawn_over_fork", "cold_over_spawn", "clone_over_fork", "cold_over_clone",
+              "stolen_wakeups", "eintr_seen"],
+    "freeze": ["clone_call_us", "clone_us"],
     "memory": ["template_rss_kib", "template_uss_kib", "uss_after_spawn_pct_of_rss"],
 }
 MEM_ROUND = ["uss_after_spawn_kib", "pss_after_spawn_kib", "uss_after_touch_kib",

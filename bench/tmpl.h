@@ -28,6 +28,7 @@ struct shared {
 	volatile int phase;        /* memory benchmark: parent's command (futex) */
 	volatile int stolen;       /* wake-ups that reached a thread of the wrong process */
 	volatile int eintr;        /* blocking calls that returned EINTR to the program */
+	volatile int tmpl_status;  /* template: 1 while nuwa_freeze() runs, -errno if it failed */
 	struct slot slots[MAX_SLOTS];
 };
 
@@ -51,5 +52,40 @@ long state_heap_bytes(void);
 /* Called by the main thread of a new copy: take the next free slot (or
  * `local` when not NULL), stamp t_main and wake every worker.  Returns the slot. */
 struct slot *child_report(struct slot *local);
+
+/* ---- tmpl_main.c: the driver's helpers, used by tmpl_tspawn.c ---- */
+
+/* Record an error for the JSON "errors" array. */
+void note_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* SIGKILL a process (ours or not) and wait until it has exited. */
+void reap(pid_t pid);
+/* argv of this program in mode `mode` with cfg's sizes, plus `fdopt 3`
+ * (--report-fd / --shm-fd): the descriptor the child finds at 3. */
+struct child_argv {
+	char t[16], h[24], w[16], p[16], e[16], v[16];
+	char *argv[20];
+};
+void child_argv_init(struct child_argv *a, const char *self_exe, const struct tmpl_cfg *c,
+		     const char *mode, const char *fdopt);
+
+/* ---- tmpl_tspawn.c: template spawn (libnuwa's template mode) ---- */
+
+/* Template side (`bench-tmpl template --shm-fd 3`): build the state, map the
+ * launcher's shared page, freeze with nuwa_freeze(); each child reports. */
+void tspawn_template_main(const struct tmpl_cfg *c, int shm_fd);
+
+/* Launcher side.  tspawn_start() starts the template process (libnuwa
+ * preloaded, NUWA_MODE=template) and waits until it serves spawns;
+ * 0 or -1 (error noted).  tspawn_measure() is one nuwa_spawn(template, 0):
+ * request -> every thread of the child ran.  tspawn_stop() kills what is
+ * left and stops the template (`nuwa stop`, else SIGKILL). */
+struct tspawn_times {
+	double all, main, reply;   /* us after the request; -1 when it failed */
+};
+int tspawn_start(const struct tmpl_cfg *c, const char *self_exe, const char *nuwa_cli,
+		 int timeout_ms);
+struct tspawn_times tspawn_measure(void);
+double tspawn_first_us(void);
+void tspawn_stop(void);
 
 #endif

@@ -1,9 +1,12 @@
 /* bench-tmpl: the synthetic template program and its in-process drivers.
  *
- *   bench-tmpl spawn  -t T -H MiB -r REPS -c COLD_REPS   spawn vs raw fork vs cold start
+ *   bench-tmpl spawn  -t T -H MiB -r REPS -c COLD_REPS [--nuwa-cli PATH]
+ *                     template spawn (nuwa_spawn of a frozen copy of this program)
+ *                     vs nuwa_clone vs raw fork vs cold start
  *   bench-tmpl freeze -t T -H MiB -r REPS [-l]           nuwa_clone(1) timings (+ NUWA_LOG)
  *   bench-tmpl memory -t T -H MiB -n CHILDREN            USS/PSS of copies
  *   bench-tmpl cold-child ... --report-fd FD             target of the cold start
+ *   bench-tmpl template ... --shm-fd FD                  the template (tmpl_tspawn.c)
  *
  * nuwa_clone is looked up with dlsym(RTLD_DEFAULT) so that the same binary
  * runs with and without libnuwa preloaded (it then reports nuwa as absent).
@@ -29,7 +32,9 @@ extern char **environ;
 
 static struct tmpl_cfg cfg = { .threads = 16, .heap_mib = 256, .pipes = 8, .epolls = 2,
 	.eventfds = 4, .warmup_ms = 200 };
-static int reps = 5, cold_reps = 3, nchildren = 10, timeout_ms = 10000, report_fd = -1;
+static int reps = 5, cold_reps = 3, nchildren = 10, timeout_ms = 10000, report_fd = -1,
+	shm_fd = -1;
+static const char *nuwa_cli;
 static int (*nuwa_clone_fn)(int, pid_t *);
 static int nuwa_failed;
 static char self_exe[4096];
@@ -39,8 +44,7 @@ static char self_exe[4096];
 static char errors[MAXERR][200];
 static int nerrors;
 
-static void note_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void note_error(const char *fmt, ...)
+void note_error(const char *fmt, ...)
 {
 	va_list ap;
 	if (nerrors >= MAXERR)
@@ -61,7 +65,7 @@ static void reset_slots(void)
  * space does not overlap the next measurement.  libnuwa reaps the copies it
  * makes itself (waitpid then fails with ECHILD), so wait on a pidfd, which
  * becomes readable when the process has exited whoever reaps it. */
-static void reap(pid_t pid)
+void reap(pid_t pid)
 {
 	if (pid <= 0)
 		return;
@@ -146,23 +150,31 @@ static struct spawn_times measure_spawn(void)
 	return t;
 }
 
+void child_argv_init(struct child_argv *a, const char *exe, const struct tmpl_cfg *c,
+		     const char *mode, const char *fdopt)
+{
+	snprintf(a->t, sizeof a->t, "%d", c->threads);
+	snprintf(a->h, sizeof a->h, "%ld", c->heap_mib);
+	snprintf(a->w, sizeof a->w, "%d", c->warmup_ms);
+	snprintf(a->p, sizeof a->p, "%d", c->pipes);
+	snprintf(a->e, sizeof a->e, "%d", c->epolls);
+	snprintf(a->v, sizeof a->v, "%d", c->eventfds);
+	char *v[] = { (char *)exe, (char *)mode, "-t", a->t, "-H", a->h, "-w", a->w,
+		"--pipes", a->p, "--epolls", a->e, "--eventfds", a->v, (char *)fdopt, "3", NULL };
+	memcpy(a->argv, v, sizeof v);
+}
+
 /* posix_spawn (fork+exec without copying our page tables) of this program
  * without libnuwa, until it has rebuilt the same warmed state and every
  * thread has run. */
 static double measure_cold(void)
 {
 	int rp[2];
-	char a_t[16], a_h[24], a_w[16], a_p[16], a_e[16], a_v[16];
+	struct child_argv ca;
 	if (pipe2(rp, O_CLOEXEC) < 0)
 		die("pipe2: %s", strerror(errno));
-	snprintf(a_t, sizeof a_t, "%d", cfg.threads);
-	snprintf(a_h, sizeof a_h, "%ld", cfg.heap_mib);
-	snprintf(a_w, sizeof a_w, "%d", cfg.warmup_ms);
-	snprintf(a_p, sizeof a_p, "%d", cfg.pipes);
-	snprintf(a_e, sizeof a_e, "%d", cfg.epolls);
-	snprintf(a_v, sizeof a_v, "%d", cfg.eventfds);
-	char *argv[] = { self_exe, "cold-child", "-t", a_t, "-H", a_h, "-w", a_w, "--pipes", a_p,
-		"--epolls", a_e, "--eventfds", a_v, "--report-fd", "3", NULL };
+	child_argv_init(&ca, self_exe, &cfg, "cold-child", "--report-fd");
+	char **argv = ca.argv;
 	int nenv = 0;
 	while (environ[nenv])
 		nenv++;
@@ -225,13 +237,27 @@ static void emit_tail(struct jw *w)
 static void mode_spawn(int with_fork, int with_cold, const char *name)
 {
 	static double fork_us[MAXREPS], all_us[MAXREPS], main_us[MAXREPS], par_us[MAXREPS],
-		cold_us[MAXREPS];
-	int n = 0, nc = 0;
+		cold_us[MAXREPS], ts_all[MAXREPS], ts_main[MAXREPS], ts_reply[MAXREPS];
+	int n = 0, nc = 0, nt = 0;
+	/* The template spawn exists where the baselines are measured ("spawn"
+	 * mode): a second process, frozen once, serves every repetition. */
+	int with_tmpl = with_fork, tmpl_ok = 0;
 	state_init(&cfg);
+	if (with_tmpl)
+		tmpl_ok = tspawn_start(&cfg, self_exe, nuwa_cli, timeout_ms) == 0;
 	for (int i = 0; i < reps; i++) {
 		/* Interleaved, so that drift on a noisy machine hits all alike. */
 		if (with_fork)
 			fork_us[i] = measure_fork();
+		if (tmpl_ok) {
+			struct tspawn_times t = tspawn_measure();
+			if (t.all < 0) {
+				tmpl_ok = 0;
+				note_error("stopped measuring template spawns after the first failure");
+			}
+			ts_all[nt] = t.all, ts_main[nt] = t.main, ts_reply[nt] = t.reply;
+			nt++;
+		}
 		if (nuwa_clone_fn && !nuwa_failed) {
 			struct spawn_times t = measure_spawn();
 			/* One copy that never reports is a finding; repeating it
@@ -246,15 +272,24 @@ static void mode_spawn(int with_fork, int with_cold, const char *name)
 		if (with_cold && i < cold_reps)
 			cold_us[nc++] = measure_cold();
 	}
+	if (with_tmpl)
+		tspawn_stop();
 	if (!nuwa_clone_fn)
 		note_error("nuwa_clone not found: libnuwa is not preloaded");
 	struct jw w;
 	jw_begin(&w, stdout);
 	emit_head(&w, name);
 	jw_nums(&w, "fork_us", fork_us, with_fork ? reps : 0);
-	jw_nums(&w, "spawn_us", all_us, n);
-	jw_nums(&w, "spawn_main_us", main_us, n);
-	jw_nums(&w, "spawn_parent_us", par_us, n);
+	if (with_tmpl) {
+		double first = tspawn_first_us();
+		jw_nums(&w, "spawn_us", ts_all, nt);
+		jw_nums(&w, "spawn_main_us", ts_main, nt);
+		jw_nums(&w, "spawn_reply_us", ts_reply, nt);
+		jw_nums(&w, "spawn_first_us", &first, first >= 0);
+	}
+	jw_nums(&w, "clone_us", all_us, n);
+	jw_nums(&w, "clone_main_us", main_us, n);
+	jw_nums(&w, "clone_parent_us", par_us, n);
 	jw_nums(&w, "cold_us", cold_us, nc);
 	emit_tail(&w);
 }
@@ -389,10 +424,11 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pipes", 1, 0, 'P' }, { "epolls", 1, 0, 'E' }, { "eventfds", 1, 0, 'V' },
-		{ "report-fd", 1, 0, 'R' }, { "timeout-ms", 1, 0, 'T' }, { 0, 0, 0, 0 },
+		{ "report-fd", 1, 0, 'R' }, { "timeout-ms", 1, 0, 'T' }, { "shm-fd", 1, 0, 'S' },
+		{ "nuwa-cli", 1, 0, 'N' }, { 0, 0, 0, 0 },
 	};
 	if (argc < 2)
-		die("usage: bench-tmpl spawn|freeze|memory|cold-child [options]");
+		die("usage: bench-tmpl spawn|freeze|memory|cold-child|template [options]");
 	const char *mode = argv[1];
 	int c;
 	optind = 2;
@@ -410,6 +446,8 @@ int main(int argc, char **argv)
 		case 'V': cfg.eventfds = atoi(optarg); break;
 		case 'R': report_fd = atoi(optarg); break;
 		case 'T': timeout_ms = atoi(optarg); break;
+		case 'S': shm_fd = atoi(optarg); break;
+		case 'N': nuwa_cli = optarg; break;
 		default: die("bad option");
 		}
 	}
@@ -432,6 +470,8 @@ int main(int argc, char **argv)
 		mode_memory();
 	else if (!strcmp(mode, "cold-child"))
 		mode_cold_child();
+	else if (!strcmp(mode, "template"))
+		tspawn_template_main(&cfg, shm_fd);
 	else
 		die("unknown mode %s", mode);
 	/* Workers are still blocked: leave without running their exit paths. */
