@@ -36,6 +36,7 @@
 
 static struct park_slot control_slot;   /* the control thread's own context */
 static void *control_trampoline;        /* its clone stack in the child */
+static struct park_slot *leader_slot;   /* the forker, in the child */
 
 /* Set by the requester of a fork; read in the child. */
 static const int *fork_stdio;
@@ -207,7 +208,8 @@ int child_leader_start(struct park_slot *s)
 	 * rseq survives fork (rseq_fork copies it when !CLONE_VM). */
 	tls_set_tid(s->tcb, tid);
 	syscall(SYS_set_tid_address, tls_tid_ptr(s->tcb));
-	tls_restore(&s->tls, 0);
+	tls_restore(&s->tls, NULL);
+	leader_slot = s;
 	nuwa_spawned = 1;
 
 	if (stay) {
@@ -238,7 +240,7 @@ int child_leader_start(struct park_slot *s)
 void child_resumed_thread(struct park_slot *s)
 {
 	pid_t tid = (pid_t)syscall(SYS_gettid);
-	tls_restore(&s->tls, 1);
+	tls_restore(&s->tls, &control_slot.tls);   /* cloned by the control thread */
 	note_resumed(s, tid);
 	wait_go(s);
 }
@@ -263,7 +265,7 @@ static void child_control_resume(void)
 		control_trampoline = NULL;
 	}
 	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
-	tls_restore(&control_slot.tls, 1);
+	tls_restore(&control_slot.tls, &leader_slot->tls);  /* cloned by the leader */
 	control_slot.new_tid = tid;
 	nuwa_self.tid = tid;
 	/* Our own eventfd first, then open the trigger: a trigger that hits

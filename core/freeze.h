@@ -85,7 +85,7 @@ int  tls_tid_offset(void);
 void tls_set_tid(void *tcb, pid_t tid);
 pid_t *tls_tid_ptr(void *tcb);
 void tls_save(struct tls_state *t);        /* in the park handler */
-void tls_restore(const struct tls_state *t, int is_new_task); /* resumed task */
+void tls_restore(const struct tls_state *t, const struct tls_state *cloner); /* resumed task */
 void tls_note_new_tid(pid_t old_tid, pid_t new_tid);   /* mutex owner history */
 void robust_list_rebind(void *head, pid_t old_tid, pid_t new_tid);
 #endif

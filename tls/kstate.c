@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/rseq.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -57,11 +58,14 @@ void tls_save(struct tls_state *t)
 		t->nice = 0;
 }
 
-void tls_restore(const struct tls_state *t, int is_new_task)
+/* cloner: the state the new task inherited from the task that cloned it
+ * (NULL for the forker, which fork() left as it was).  Only what differs
+ * from it costs a system call. */
+void tls_restore(const struct tls_state *t, const struct tls_state *cloner)
 {
 	if (t->robust_head)
 		syscall(SYS_set_robust_list, t->robust_head, t->robust_len);
-	if (!is_new_task)
+	if (!cloner)
 		return; /* fork() kept the rest of the forker's state */
 	if (t->rseq_registered) {
 		unsigned len = __rseq_size < 32 ? 32 : __rseq_size;
@@ -69,17 +73,17 @@ void tls_restore(const struct tls_state *t, int is_new_task)
 			nuwa_warn("resumed thread %ld: rseq registration failed: errno %d",
 			          (long)syscall(SYS_gettid), errno);
 	}
-	if (t->name[0])
+	if (t->name[0] && strcmp(t->name, cloner->name))
 		prctl(PR_SET_NAME, t->name);
-	/* The new task inherited the cloner's affinity; changing it costs a
-	 * migration, so only when the thread's own mask differs. */
-	cpu_set_t now;
-	if (t->has_affinity && (sched_getaffinity(0, sizeof now, &now) < 0 ||
-	                        !CPU_EQUAL(&now, &t->affinity)))
+	/* changing the affinity costs a migration: only when it differs */
+	if (t->has_affinity && (!cloner->has_affinity || !CPU_EQUAL(&t->affinity, &cloner->affinity)))
 		sched_setaffinity(0, sizeof t->affinity, &t->affinity);
-	if (t->sched_policy > 0 && sched_setscheduler(0, t->sched_policy, &t->sched_param) < 0)
+	if (t->sched_policy >= 0 &&
+	    (t->sched_policy != cloner->sched_policy ||
+	     t->sched_param.sched_priority != cloner->sched_param.sched_priority) &&
+	    sched_setscheduler(0, t->sched_policy, &t->sched_param) < 0)
 		nuwa_warn("resumed thread %ld: cannot restore scheduling policy %d",
 		          (long)syscall(SYS_gettid), t->sched_policy);
-	if (t->nice)
+	if (t->nice != cloner->nice)
 		setpriority(PRIO_PROCESS, 0, t->nice);
 }
