@@ -104,16 +104,35 @@ static int simple_parse(int argc, char **argv, int allow_json, int allow_timeout
 	return want_target(argc, argv, target);
 }
 
+/* Parse "VERB [options] PID|SOCKET" and connect.  Returns EX_OK with cl
+ * open, -1 when --help was printed (exit 0), or an exit code. */
+static int open_target(int argc, char **argv, int json_ok, int timeout_ok, struct simple *s,
+                       struct client *cl)
+{
+	const char *target = NULL;
+	int r = simple_parse(argc, argv, json_ok, timeout_ok, s, &target);
+	if (r)
+		return r;
+	return client_open(cl, target);
+}
+
+/* Send the request in b and read its reply; an error reply is EX_FAIL
+ * (is_error() printed it). */
+static int call_checked(struct client *cl, struct ctl_buf *b, struct ctl_msg *m, int ms)
+{
+	int r = client_call(cl, b, m, ms);
+	if (r == EX_OK && is_error(cl, m))
+		r = EX_FAIL;
+	return r;
+}
+
 int cmd_freeze(int argc, char **argv)
 {
 	struct simple s = { 0 };
-	const char *target;
-	int r = simple_parse(argc, argv, 0, 1, &s, &target);
-	if (r)
-		return r < 0 ? EX_OK : r;
 	struct client cl;
-	if ((r = client_open(&cl, target)) != EX_OK)
-		return r;
+	int r = open_target(argc, argv, 0, 1, &s, &cl);
+	if (r != EX_OK)
+		return r < 0 ? EX_OK : r;
 	char mem[256];
 	struct ctl_buf b;
 	struct ctl_msg m;
@@ -122,9 +141,7 @@ int cmd_freeze(int argc, char **argv)
 		ctl_put_i32(&b, CTL_F_TIMEOUT_MS, s.timeout_ms);
 	/* The process bounds the freeze by its timeout (its own default when
 	 * none is given, at most an hour). */
-	r = client_call(&cl, &b, &m, (s.timeout_ms ? s.timeout_ms : 3600000) + REPLY_MS);
-	if (r == EX_OK && is_error(&cl, &m))
-		r = EX_FAIL;
+	r = call_checked(&cl, &b, &m, (s.timeout_ms ? s.timeout_ms : 3600000) + REPLY_MS);
 	if (r == EX_OK) {
 		int32_t pid = (int32_t)cl.pid, tp = 0;
 		ctl_get_i32(&m, CTL_F_PID, &pid);
@@ -147,21 +164,16 @@ int cmd_freeze(int argc, char **argv)
 int cmd_status(int argc, char **argv)
 {
 	struct simple s = { 0 };
-	const char *target;
-	int r = simple_parse(argc, argv, 1, 0, &s, &target);
-	if (r)
-		return r < 0 ? EX_OK : r;
 	struct client cl;
-	if ((r = client_open(&cl, target)) != EX_OK)
-		return r;
+	int r = open_target(argc, argv, 1, 0, &s, &cl);
+	if (r != EX_OK)
+		return r < 0 ? EX_OK : r;
 	char mem[64];
 	struct ctl_buf b;
 	struct ctl_msg m;
 	ctl_begin(&b, mem, sizeof mem, CTL_REQ_STATUS);
 	ctl_put_u32(&b, CTL_F_JSON, (uint32_t)s.json);
-	r = client_call(&cl, &b, &m, REPLY_MS);
-	if (r == EX_OK && is_error(&cl, &m))
-		r = EX_FAIL;
+	r = call_checked(&cl, &b, &m, REPLY_MS);
 	if (r == EX_OK)
 		print_text(&m);
 	client_close(&cl);
@@ -171,20 +183,15 @@ int cmd_status(int argc, char **argv)
 static int thaw_or_stop(int argc, char **argv, unsigned type)
 {
 	struct simple s = { 0 };
-	const char *target;
-	int r = simple_parse(argc, argv, 0, 0, &s, &target);
-	if (r)
-		return r < 0 ? EX_OK : r;
 	struct client cl;
-	if ((r = client_open(&cl, target)) != EX_OK)
-		return r;
+	int r = open_target(argc, argv, 0, 0, &s, &cl);
+	if (r != EX_OK)
+		return r < 0 ? EX_OK : r;
 	char mem[64];
 	struct ctl_buf b;
 	struct ctl_msg m;
 	ctl_begin(&b, mem, sizeof mem, (uint16_t)type);
-	r = client_call(&cl, &b, &m, REPLY_MS);
-	if (r == EX_OK && is_error(&cl, &m))
-		r = EX_FAIL;
+	r = call_checked(&cl, &b, &m, REPLY_MS);
 	if (r == EX_OK && type == CTL_REQ_THAW) {
 		printf("%ld: thawed, running again\n", (long)cl.pid);
 	} else if (r == EX_OK) {

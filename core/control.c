@@ -173,12 +173,12 @@ static long us_between(struct timespec a, struct timespec b)
 /* Freeze, fork n children, resume everybody.  Returns the number of
  * children, or -errno; *is_child is set in each child.  for_api: the
  * children belong to the program (SIGCHLD, waitpid), as fork()'s do. */
-static int do_clone(int n, pid_t *pids, int for_api, int *is_child)
+static int do_clone(int n, pid_t *pids, int for_api, int timeout_ms, int *is_child)
 {
 	char err[2048];
 	*is_child = 0;
 	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
-	int r = freeze_all(err, sizeof err);
+	int r = freeze_all(timeout_ms, err, sizeof err);
 	if (r < 0) {
 		nuwa_err("freeze failed: %s", err);
 		return r;
@@ -238,11 +238,7 @@ static int do_clone(int n, pid_t *pids, int for_api, int *is_child)
 
 int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 {
-	int saved = nuwa_cfg.timeout_ms;
-	if (timeout_ms > 0)
-		nuwa_cfg.timeout_ms = timeout_ms;
-	int r = freeze_all(err, errlen);
-	nuwa_cfg.timeout_ms = saved;
+	int r = freeze_all(timeout_ms, err, errlen);
 	if (r < 0)
 		return r;
 	if (fdremap_prepare && (r = fdremap_prepare(err, errlen)) < 0) {
@@ -288,11 +284,7 @@ int tmpl_thaw(void)
  * itself, or -errno with err filled. */
 pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 {
-	int saved = nuwa_cfg.timeout_ms;
-	if (timeout_ms > 0)
-		nuwa_cfg.timeout_ms = timeout_ms;
-	int r = freeze_all(err, errlen);
-	nuwa_cfg.timeout_ms = saved;
+	int r = freeze_all(timeout_ms, err, errlen);
 	if (r == 0 && fdremap_prepare && (r = fdremap_prepare(err, errlen)) < 0)
 		freeze_release();
 	if (r < 0)
@@ -317,11 +309,8 @@ pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
  * Returns n, 0 in each child, or -errno. */
 int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen)
 {
-	int saved = nuwa_cfg.timeout_ms, is_child;
-	if (timeout_ms > 0)
-		nuwa_cfg.timeout_ms = timeout_ms;
-	int r = do_clone(n, pids, 0, &is_child);
-	nuwa_cfg.timeout_ms = saved;
+	int is_child;
+	int r = do_clone(n, pids, 0, timeout_ms, &is_child);
 	if (is_child)
 		return 0;
 	if (r < 0)
@@ -376,7 +365,7 @@ static void on_trigger(void)
 	char err[2048];
 	switch (nuwa_cfg.mode) {
 	case NUWA_MODE_CLONE:
-		do_clone(nuwa_cfg.clones, NULL, 0, &is_child);
+		do_clone(nuwa_cfg.clones, NULL, 0, 0, &is_child);
 		break;
 	case NUWA_MODE_TEMPLATE:
 		if (nuwa_state == NUWA_STATE_RUNNING && tmpl_freeze(0, err, sizeof err) < 0)
@@ -412,7 +401,7 @@ static void handle_wake(void)
 	} else if (req) {
 		int is_child;
 		api_current = req;
-		int r = do_clone(req->n, req->pids, 1, &is_child);
+		int r = do_clone(req->n, req->pids, 1, 0, &is_child);
 		if (is_child)
 			return;
 		api_current = NULL;

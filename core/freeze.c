@@ -129,11 +129,13 @@ static void freeze_abandon(void)
 	freeze_release();
 }
 
-int freeze_all(char *err, size_t errlen)
+int freeze_all(int timeout_ms, char *err, size_t errlen)
 {
+	if (timeout_ms <= 0)
+		timeout_ms = nuwa_cfg.timeout_ms;
 	static pid_t tids[NUWA_MAX_THREADS];
 	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
-	struct timespec tmo = { nuwa_cfg.timeout_ms / 1000, (nuwa_cfg.timeout_ms % 1000) * 1000000L };
+	struct timespec tmo = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
 	struct timespec deadline = ts_add(t0, tmo), hard = ts_add(deadline, (struct timespec){ 2, 0 });
 	int forced = 0, stable_rounds = 0, busy_parked = 0;
 
@@ -145,7 +147,7 @@ int freeze_all(char *err, size_t errlen)
 	__atomic_store_n(&nuwa_freezing, 1, __ATOMIC_SEQ_CST);
 	if (lifecycle_wait_quiet_until(deadline) < 0) {
 		snprintf(err, errlen, "a pthread_create() or fork() did not finish in %d ms",
-		         nuwa_cfg.timeout_ms);
+		         timeout_ms);
 		freeze_release();
 		return -ETIMEDOUT;
 	}
@@ -215,7 +217,7 @@ int freeze_all(char *err, size_t errlen)
 		if (!forced && ts_cmp(now, deadline) >= 0) {
 			if (nuwa_cfg.policy == NUWA_POLICY_IDLE) {
 				char why[64];
-				snprintf(why, sizeof why, "threads still busy after %d ms", nuwa_cfg.timeout_ms);
+				snprintf(why, sizeof why, "threads still busy after %d ms", timeout_ms);
 				describe_unparked(err, errlen, why);
 				freeze_abandon();
 				return -ETIMEDOUT;

@@ -166,7 +166,7 @@ int  signals_trigger_is_ours(void);
 struct freeze_report;
 /* Freeze all threads (not the caller if it is an app thread: it is handled by
  * nuwa_clone).  Returns 0 or -errno; err gets a one-line reason. */
-int  freeze_all(char *err, size_t errlen);
+int  freeze_all(int timeout_ms, char *err, size_t errlen); /* 0: NUWA_FREEZE_TIMEOUT_MS */
 extern long long nuwa_last_freeze_us;
 void freeze_release(void);                   /* parent: resume everyone */
 /* Fork one child from the frozen image.  Parent: returns child pid (>0) and
