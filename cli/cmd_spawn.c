@@ -209,6 +209,11 @@ static int converse(struct client *cl, const struct spawn_opts *o, struct kids *
 	}
 }
 
+static void free_pointer(void *p)
+{
+	free(*(void **)p);
+}
+
 int cmd_spawn(int argc, char **argv)
 {
 	struct spawn_opts o = { 0 };
@@ -238,8 +243,10 @@ int cmd_spawn(int argc, char **argv)
 	if (len < 0)
 		return cli_usage_err("request too large (shorten the --call strings)");
 	int fds[3] = { 0, 1, 2 };
-	struct kids k = { calloc((size_t)o.count, sizeof(pid_t)),
-	                  calloc((size_t)o.count, sizeof(int)), 0, 0, 0 };
+	/* freed on every return (cleanup), so the many early exits stay leak-free */
+	pid_t *kid_pids __attribute__((cleanup(free_pointer))) = calloc((size_t)o.count, sizeof(pid_t));
+	int *kid_done __attribute__((cleanup(free_pointer))) = calloc((size_t)o.count, sizeof(int));
+	struct kids k = { kid_pids, kid_done, 0, 0, 0 };
 	if (!k.pid || !k.done) {
 		cli_err("out of memory");
 		return EX_NUWA;
@@ -282,7 +289,5 @@ int cmd_spawn(int argc, char **argv)
 	}
 	r = converse(&cl, &o, &k, sigfd);
 	client_close(&cl);
-	free(k.pid);
-	free(k.done);
 	return r;
 }

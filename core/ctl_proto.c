@@ -295,6 +295,7 @@ int ctl_send_with_fds(int fd, const void *msg, size_t len, const int *fds, int n
 	struct iovec iov = { (void *)msg, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	if (nfds > 0) {
+		memset(&ctrl, 0, sizeof ctrl);   /* the cmsg padding goes out too */
 		mh.msg_control = ctrl.buf;
 		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
 		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
