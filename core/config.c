@@ -21,10 +21,8 @@ struct nuwa_config nuwa_cfg = {
 	.timeout_ms = 2000,
 	.policy = NUWA_POLICY_ANY,
 	.signal = SIGUSR2,
-	.log_level = NUWA_LOG_WARN,
 };
 
-extern int nuwa_log_fd;
 #pragma weak fdremap_parse_spec
 
 static const struct { const char *name; int sig; } sig_names[] = {
@@ -140,7 +138,7 @@ int nuwa_config_load(void)
 
 	/* The log settings first, so that the other errors go where asked. */
 	if ((v = getenv("NUWA_LOG")) && *v)
-		bad |= parse_choice("NUWA_LOG", v, levels, &nuwa_cfg.log_level);
+		bad |= parse_choice("NUWA_LOG", v, levels, &nuwa_log_level);
 	if ((v = getenv("NUWA_LOG_FILE")) && *v)
 		open_log_file(v);
 	if ((v = getenv("NUWA_MODE")) && *v)

@@ -164,12 +164,6 @@ void control_child_reinit(void)
 		ctlsock_after_spawn();
 }
 
-static long us_between(struct timespec a, struct timespec b)
-{
-	struct timespec d = ts_sub(b, a);
-	return d.tv_sec * 1000000L + d.tv_nsec / 1000;
-}
-
 /* Freeze, fork n children, resume everybody.  Returns the number of
  * children, or -errno; *is_child is set in each child.  for_api: the
  * children belong to the program (SIGCHLD, waitpid), as fork()'s do. */

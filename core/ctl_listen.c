@@ -248,7 +248,7 @@ int ctl_wait_socket(pid_t pid, int timeout_ms)
 		return -ENAMETOOLONG;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	memcpy(a.sun_path, path, strlen(path) + 1);
-	long long deadline = ctl_now_ms() + timeout_ms;
+	long long deadline = nuwa_now_ms() + timeout_ms;
 	for (;;) {
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0)
@@ -258,7 +258,7 @@ int ctl_wait_socket(pid_t pid, int timeout_ms)
 		ctl_close(fd);
 		if (r == 0 || e == EAGAIN)
 			return 0;
-		if (ctl_now_ms() >= deadline || kill(pid, 0) < 0)
+		if (nuwa_now_ms() >= deadline || kill(pid, 0) < 0)
 			return -e;
 		ctl_poll(NULL, 0, 2);
 	}
@@ -296,7 +296,7 @@ void ctlsock_before_exec(void)
 
 void ctl_exit_process(int status)
 {
-	long long deadline = ctl_now_ms() + 1000;
+	long long deadline = nuwa_now_ms() + 1000;
 	for (;;) {
 		struct pollfd pfd[CTL_MAX_CONN];
 		int n = 0;
@@ -306,7 +306,7 @@ void ctl_exit_process(int status)
 			if (c->fd >= 0 && c->out_off < c->out_len)
 				pfd[n++] = (struct pollfd){ .fd = c->fd, .events = POLLOUT };
 		}
-		long long left = deadline - ctl_now_ms();
+		long long left = deadline - nuwa_now_ms();
 		if (n == 0 || left <= 0)
 			break;
 		ctl_poll(pfd, (unsigned)n, (int)left);

@@ -43,13 +43,6 @@ static unsigned next_serial;
 static struct { pid_t pid; int wstatus; } unclaimed[16];
 static unsigned unclaimed_next;
 
-long long ctl_now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
-}
-
 /* ---- connections ------------------------------------------------------------ */
 
 int ctl_conn_index(const struct ctl_conn *c)
@@ -267,14 +260,14 @@ static void conn_read(struct ctl_conn *c)
 		return;
 	}
 	c->in_len += (size_t)n;
-	c->last_ms = ctl_now_ms();
+	c->last_ms = nuwa_now_ms();
 	process_input(c);
 }
 
 static struct ctl_conn *free_slot(void)
 {
 	struct ctl_conn *victim = NULL;
-	long long now = ctl_now_ms();
+	long long now = nuwa_now_ms();
 	for (int i = 0; i < CTL_MAX_CONN; i++) {
 		struct ctl_conn *c = &ctl_conns[i];
 		if (c->fd < 0)
@@ -345,7 +338,7 @@ static void accept_clients(void)
 		c->uid = cr.uid;
 		c->pid = cr.pid;
 		c->in = in;
-		c->last_ms = ctl_now_ms();
+		c->last_ms = nuwa_now_ms();
 	}
 }
 

@@ -69,7 +69,6 @@ void ctl_handle(struct ctl_conn *c, const struct ctl_msg *m);
 /* `nuwa stop`: flush every reply, remove the socket, exit the process. */
 void ctl_exit_process(int status) __attribute__((noreturn));
 
-long long ctl_now_ms(void);
 
 /* ctl_listen.c */
 extern int ctl_listen_fd;

@@ -65,12 +65,6 @@ static void *thread_pointer(void)
 	return fs;
 }
 
-static long us_between(struct timespec a, struct timespec b)
-{
-	struct timespec d = ts_sub(b, a);
-	return d.tv_sec * 1000000L + d.tv_nsec / 1000;
-}
-
 static int resume_entry(void *arg)
 {
 	struct park_slot *s = arg;

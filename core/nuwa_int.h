@@ -13,9 +13,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
-#define NUWA_EXPORT __attribute__((visibility("default")))
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
+#include "base.h"
 
 /* ---- freeze points ----------------------------------------------------- */
 /* What an idle thread is waiting in; 0 means busy.  Names in freeze_point_name(). */
@@ -70,24 +68,7 @@ static inline void nuwa_cs_leave(void)
 		nuwa_cs_leave_slow();
 }
 
-/* ---- tiny futex-based lock for libnuwa's own data -------------------------- */
-typedef struct { int v; } nuwa_lock_t;
-void nuwa_lock(nuwa_lock_t *l);      /* callers are inside a critical section */
-void nuwa_unlock(nuwa_lock_t *l);
-long nuwa_futex_wait(volatile int *addr, int val, const struct timespec *rel);
-long nuwa_futex_wake(volatile int *addr, int n);
-
-/* ---- the real functions behind the wrappers ------------------------------------ */
-/* dlsym(RTLD_NEXT, name); logs and aborts if libc lacks it (cannot happen with
- * glibc 2.36 for the names we wrap).  Safe before the constructor. */
-void *nuwa_dlnext(const char *name);
-#define REAL_DECL(ret, name, params) static ret (*real_##name) params
-#define REAL(name) (*({                                                   \
-	if (unlikely(real_##name == NULL))                                 \
-		real_##name = (__typeof__(real_##name))nuwa_dlnext(#name); \
-	real_##name; }))
-
-/* ---- init / config / log ------------------------------------------------- */
+/* ---- init / config ------------------------------------------------- */
 void nuwa_ensure_init(void);   /* idempotent, safe before the constructor */
 
 enum nuwa_mode { NUWA_MODE_CLONE, NUWA_MODE_TEMPLATE, NUWA_MODE_SNAPSHOT };
@@ -98,20 +79,12 @@ struct nuwa_config {
 	int timeout_ms;
 	int policy;
 	int signal;
-	int log_level;
 	int freeze_on_idle_ms;     /* 0: off */
 };
 extern struct nuwa_config nuwa_cfg;
 int nuwa_config_load(void);          /* 0, or -1 after logging the error */
 int nuwa_parse_signal(const char *s);
 const char *nuwa_signal_name(int sig, char *buf, size_t len);/* name ("USR2", "SIGUSR2", "RTMIN+3") or number; -1 if bad */
-
-enum { NUWA_LOG_ERROR, NUWA_LOG_WARN, NUWA_LOG_INFO, NUWA_LOG_DEBUG };
-void nuwa_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define nuwa_err(...)   nuwa_log(NUWA_LOG_ERROR, __VA_ARGS__)
-#define nuwa_warn(...)  nuwa_log(NUWA_LOG_WARN, __VA_ARGS__)
-#define nuwa_info(...)  nuwa_log(NUWA_LOG_INFO, __VA_ARGS__)
-#define nuwa_debug(...) nuwa_log(NUWA_LOG_DEBUG, __VA_ARGS__)
 
 /* ---- thread registry ------------------------------------------------------ */
 void registry_add_self(void);
@@ -140,13 +113,6 @@ static inline unsigned fp_enter(int fp)
 static inline void fp_leave(void) { nuwa_self.idle = FP_BUSY; }
 /* Did a libnuwa signal interrupt the call that started when sigcount was s? */
 static inline int fp_ours(unsigned s) { return nuwa_self.sigcount != s; }
-
-/* deadlines for transparent retries */
-struct timespec ts_now(clockid_t c);
-struct timespec ts_add(struct timespec a, struct timespec b);
-struct timespec ts_sub(struct timespec a, struct timespec b); /* clamped at 0 */
-int ts_cmp(struct timespec a, struct timespec b);
-int ts_to_ms_remaining(struct timespec deadline); /* for poll/epoll: ceil, >= 0 */
 
 /* ---- signals ------------------------------------------------------------------ */
 extern volatile int nuwa_trigger_handed_over;

@@ -18,22 +18,6 @@
 #define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
 #endif
 
-static int timespec_lt(struct timespec a, struct timespec b)
-{
-	return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
-}
-
-static struct timespec ts_plus(struct timespec a, struct timespec b)
-{
-	a.tv_sec += b.tv_sec;
-	a.tv_nsec += b.tv_nsec;
-	if (a.tv_nsec >= 1000000000) {
-		a.tv_sec++;
-		a.tv_nsec -= 1000000000;
-	}
-	return a;
-}
-
 static int timerfd_read(struct fdr_desc *d, const char *info)
 {
 	const char *v;
@@ -59,7 +43,7 @@ static int timerfd_read(struct fdr_desc *d, const char *info)
 	struct timespec now;
 	if (sys_clock_gettime(d->u.tfd.clockid, &now) < 0)
 		return -EINVAL;
-	d->u.tfd.abs = ts_plus(now, its.it_value);
+	d->u.tfd.abs = ts_add(now, its.it_value);
 	return 0;
 }
 
@@ -75,10 +59,10 @@ static int timerfd_make(struct fdr_desc *d)
 		sys_clock_gettime(d->u.tfd.clockid, &now);
 		/* a template child may be made long after the freeze: keep the
 		 * phase, but periods that passed while frozen do not count */
-		if (timespec_lt(next, now) && (d->u.tfd.interval.tv_sec || d->u.tfd.interval.tv_nsec)) {
+		if (ts_cmp(next, now) < 0 && (d->u.tfd.interval.tv_sec || d->u.tfd.interval.tv_nsec)) {
 			ticks++; /* the expiration that fell due */
-			while (timespec_lt(next, now))
-				next = ts_plus(next, d->u.tfd.interval);
+			while (ts_cmp(next, now) < 0)
+				next = ts_add(next, d->u.tfd.interval);
 		}
 		its.it_value = next;
 		int fl = TFD_TIMER_ABSTIME | (d->u.tfd.flags & TFD_TIMER_CANCEL_ON_SET);

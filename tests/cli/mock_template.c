@@ -33,12 +33,13 @@
 /* ---- what the core would provide ------------------------------------------ */
 
 struct nuwa_config nuwa_cfg = { .mode = NUWA_MODE_TEMPLATE, .clones = 1,
-                                .timeout_ms = 2000, .log_level = NUWA_LOG_WARN };
+                                .timeout_ms = 2000 };
+int nuwa_log_level = NUWA_LOG_WARN;
 volatile int nuwa_state = NUWA_STATE_RUNNING;
 
 void nuwa_log(int level, const char *fmt, ...)
 {
-	if (level > nuwa_cfg.log_level)
+	if (level > nuwa_log_level)
 		return;
 	char buf[1024];
 	int n = snprintf(buf, sizeof buf, "mock[%d]: ", getpid());
@@ -243,7 +244,7 @@ int main(void)
 	if ((v = getenv("MOCK_CLONES")))
 		nuwa_cfg.clones = atoi(v);
 	if ((v = getenv("MOCK_LOG")))
-		nuwa_cfg.log_level = atoi(v);
+		nuwa_log_level = atoi(v);
 	int r = ctlsock_init();
 	if (r < 0) {
 		printf("MOCK INITFAIL %d\n", -r);

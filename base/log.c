@@ -9,15 +9,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "nuwa_int.h"
+#include "base.h"
 
 int nuwa_log_fd = 2;
+int nuwa_log_level = NUWA_LOG_WARN;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void nuwa_log(int level, const char *fmt, ...)
 {
-	if (level > nuwa_cfg.log_level)
+	if (level > nuwa_log_level)
 		return;
 	int saved = errno;
 	char buf[1024];
