@@ -1,19 +1,17 @@
 /* Futexes, and a lock for libnuwa's own data.  FUTEX_*_PRIVATE: every
  * waiter is in this process (the futex words are never shared). */
 #include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include "base.h"
+#include "sys.h"
 
 long nuwa_futex_wait(volatile int *addr, int val, const struct timespec *rel)
 {
-	return syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, rel, NULL, 0);
+	return sys_futex(addr, FUTEX_WAIT_PRIVATE, val, rel);
 }
 
 long nuwa_futex_wake(volatile int *addr, int n)
 {
-	return syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+	return sys_futex(addr, FUTEX_WAKE_PRIVATE, n, NULL);
 }
 
 /* Drepper's three-state futex mutex ("Futexes are tricky", mutex3):

@@ -65,9 +65,9 @@ static int own_fd(int fd)
 {
 	if (fd < 0)
 		return fd;
-	int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, NUWA_FD_BASE);
+	int hi = (int)sys_fcntl(fd, F_DUPFD_CLOEXEC, NUWA_FD_BASE);
 	if (hi >= 0) {
-		syscall(SYS_close, fd);
+		sys_close(fd);
 		fd = hi;
 	}
 	if (fdremap_own_fd)
@@ -78,7 +78,7 @@ static int own_fd(int fd)
 static void wake_control(void)
 {
 	uint64_t one = 1;
-	syscall(SYS_write, wake_fd, &one, sizeof one);
+	sys_write(wake_fd, &one, sizeof one);
 }
 
 void control_trigger(void)
@@ -99,7 +99,7 @@ static void kid_add(pid_t pid, int pidfd)
 		/* still reaped: the kernel autoreaps nothing with exit_signal 0,
 		 * so keep waiting for the oldest one by pid instead */
 		nuwa_warn("more than %d live children: child %d not tracked", MAX_KIDS, pid);
-		syscall(SYS_close, pidfd);
+		sys_close(pidfd);
 		return;
 	}
 	kids[nkids].pid = pid;
@@ -111,7 +111,7 @@ static void kid_reap(int i)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
-	if (syscall(SYS_waitid, P_PIDFD, kids[i].pidfd, &si, WEXITED | WNOHANG | __WALL, NULL) < 0 ||
+	if (sys_waitid(P_PIDFD, kids[i].pidfd, &si, WEXITED | WNOHANG | __WALL) < 0 ||
 	    si.si_pid == 0)
 		return;
 	int status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
@@ -119,7 +119,7 @@ static void kid_reap(int i)
 	nuwa_debug("child %d exited, status 0x%x", kids[i].pid, status);
 	if (fdremap_forget_own_fd)
 		fdremap_forget_own_fd(kids[i].pidfd);
-	syscall(SYS_close, kids[i].pidfd);
+	sys_close(kids[i].pidfd);
 	pid_t pid = kids[i].pid;
 	kids[i] = kids[--nkids];
 	if (ctlsock_child_exited)
@@ -136,19 +136,19 @@ static void api_complete(struct api_req *req, int result)
 /* In a new child, on its control thread, before the threads resume. */
 void control_child_reinit(void)
 {
-	control_tid = (pid_t)syscall(SYS_gettid);
+	control_tid = (pid_t)sys_gettid();
 	for (int i = 0; i < nkids; i++) {
 		if (fdremap_forget_own_fd)
 			fdremap_forget_own_fd(kids[i].pidfd);
-		syscall(SYS_close, kids[i].pidfd);
+		sys_close(kids[i].pidfd);
 	}
 	nkids = 0;
 	/* The eventfd is shared with the parent: a trigger there must not
 	 * wake us.  Same number, new object. */
 	int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (e >= 0) {
-		syscall(SYS_dup3, e, wake_fd, O_CLOEXEC);
-		syscall(SYS_close, e);
+		sys_dup3(e, wake_fd, O_CLOEXEC);
+		sys_close(e);
 	}
 	trigger_pending = 0;
 	freeze_fork_set_exit_signal(0);
@@ -206,7 +206,7 @@ static int do_clone(int n, pid_t *pids, int for_api, int timeout_ms, int *is_chi
 			break;
 		}
 		if (for_api)
-			syscall(SYS_close, pidfd);
+			sys_close(pidfd);
 		else
 			kid_add(pid, pidfd);
 		if (pids)
@@ -375,7 +375,7 @@ static void on_trigger(void)
 static void handle_wake(void)
 {
 	uint64_t v;
-	syscall(SYS_read, wake_fd, &v, sizeof v);
+	sys_read(wake_fd, &v, sizeof v);
 	if (handover_pending) {
 		handover_pending = 0;
 		nuwa_signals_block_for_control();
@@ -408,7 +408,7 @@ static void handle_wake(void)
 static void *control_main(void *arg)
 {
 	prctl(PR_SET_NAME, "nuwa-control");
-	control_tid = (pid_t)syscall(SYS_gettid);
+	control_tid = (pid_t)sys_gettid();
 	nuwa_signals_block_for_control();
 	tls_init();
 	__atomic_store_n(&control_running, tls_tid_offset() >= 0 ? 1 : -1, __ATOMIC_RELEASE);
@@ -430,8 +430,7 @@ static void *control_main(void *arg)
 		if (ctlsock_pollfds)
 			nc = ctlsock_pollfds(pfd + n, 64);
 		int tmo = idle_poll_timeout_ms();
-		struct timespec ts = { tmo / 1000, (tmo % 1000) * 1000000L };
-		long pr = syscall(SYS_ppoll, pfd, n + nc, tmo < 0 ? NULL : &ts, NULL, 0);
+		long pr = sys_ppoll(pfd, n + nc, tmo < 0 ? NULL : NUWA_MS_TS(tmo));
 		idle_check();
 		if (pr <= 0)
 			continue; /* timeout, or EINTR: the trigger handler ran here */
@@ -454,10 +453,10 @@ static void start_thread(void)
 	sigfillset(&all);
 	/* The new thread inherits this mask: no program handler may run on
 	 * it before it sets its own. */
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, _NSIG / 8);
+	sys_sigprocmask(SIG_SETMASK, &all, &old);
 	pthread_t t;
 	int r = REAL(pthread_create)(&t, NULL, control_main, NULL);
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, _NSIG / 8);
+	sys_sigprocmask(SIG_SETMASK, &old, NULL);
 	if (r) {
 		nuwa_err("cannot start the control thread: %s", strerror(r));
 		control_running = -1;
@@ -491,8 +490,8 @@ void control_after_app_fork(void)
 	if (wake_fd >= 0) {
 		int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (e >= 0) {
-			syscall(SYS_dup3, e, wake_fd, O_CLOEXEC);
-			syscall(SYS_close, e);
+			sys_dup3(e, wake_fd, O_CLOEXEC);
+			sys_close(e);
 		}
 	}
 	if (ctlsock_after_app_fork)
@@ -518,7 +517,7 @@ static int api_post(struct api_req *req)
 {
 	if (control_wait_ready() <= 0)
 		return -ENOSYS;
-	if ((pid_t)syscall(SYS_gettid) == control_tid)
+	if ((pid_t)sys_gettid() == control_tid)
 		return -EDEADLK;
 	struct api_req *none = NULL;
 	if (!__atomic_compare_exchange_n(&api_pending, &none, req, 0, __ATOMIC_ACQ_REL,

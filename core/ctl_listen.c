@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "ctl_rundir.h"
-#include "ctl_sys.h"
+#include "sys.h"
 #include "ctlsock_int.h"
 #include "fdremap.h"
 #include "nuwa_int.h"
@@ -43,9 +43,9 @@ int ctl_own_fd(int fd)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    (long)rl.rlim_cur <= min + 64)
 		min = (long)rl.rlim_cur / 2;
-	int hi = ctl_fcntl(fd, F_DUPFD_CLOEXEC, min);
+	int hi = (int)sys_fcntl(fd, F_DUPFD_CLOEXEC, min);
 	if (hi >= 0) {
-		ctl_close(fd);
+		sys_close(fd);
 		fd = hi;
 	}
 	fdremap_own_fd(fd);
@@ -57,7 +57,7 @@ void ctl_drop_fd(int fd)
 	if (fd < 0)
 		return;
 	fdremap_forget_own_fd(fd);
-	ctl_close(fd);
+	sys_close(fd);
 }
 
 /* ---- listening socket ------------------------------------------------------- */
@@ -82,9 +82,9 @@ static int clear_stale(int dirfd, const char *name, int quiet)
 		return -errno;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	memcpy(a.sun_path, sock_path, strlen(sock_path) + 1);
-	int r = ctl_connect(probe, (struct sockaddr *)&a, sizeof a);
-	int e = errno;
-	ctl_close(probe);
+	int e = -(int)sys_connect(probe, (struct sockaddr *)&a, sizeof a);
+	int r = e ? -1 : 0;
+	sys_close(probe);
 	if (r == 0 || e == EAGAIN) {
 		/* Another pid namespace sharing the directory has this pid. */
 		if (!quiet)
@@ -158,7 +158,7 @@ static int ctl_listen(void)
 	nuwa_info("control socket: %s", sock_path);
 	r = 0;
 out:
-	ctl_close(dirfd);
+	sys_close(dirfd);
 	if (r < 0)
 		sock_path[0] = 0;
 	return r;
@@ -220,7 +220,7 @@ void ctl_forget_child_socket(pid_t pid)
 	    ctl_sock_path(sock_path, sizeof sock_path, run_dir, pid) == 0)
 		clear_stale(dirfd, name, 1);   /* uses sock_path for the probe */
 	memcpy(sock_path, saved, sizeof saved);
-	ctl_close(dirfd);
+	sys_close(dirfd);
 }
 
 /* ---- new child, process exit -------------------------------------------------- */
@@ -253,14 +253,14 @@ int ctl_wait_socket(pid_t pid, int timeout_ms)
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0)
 			return -errno;
-		int r = ctl_connect(fd, (struct sockaddr *)&a, sizeof a);
-		int e = errno;
-		ctl_close(fd);
+		int e = -(int)sys_connect(fd, (struct sockaddr *)&a, sizeof a);
+		int r = e ? -1 : 0;
+		sys_close(fd);
 		if (r == 0 || e == EAGAIN)
 			return 0;
 		if (nuwa_now_ms() >= deadline || kill(pid, 0) < 0)
 			return -e;
-		ctl_poll(NULL, 0, 2);
+		sys_ppoll(NULL, 0, NUWA_MS_TS(2));
 	}
 }
 
@@ -309,7 +309,7 @@ void ctl_exit_process(int status)
 		long long left = deadline - nuwa_now_ms();
 		if (n == 0 || left <= 0)
 			break;
-		ctl_poll(pfd, (unsigned)n, (int)left);
+		sys_ppoll(pfd, (unsigned)n, NUWA_MS_TS((int)left));
 	}
 	unlink_socket();
 	_exit(status);

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl_sys.h"
+#include "sys.h"
 #include "ctlsock_int.h"
 #include "fdremap.h"
 #include "nuwa_int.h"
@@ -146,11 +146,11 @@ void ctl_flush(struct ctl_conn *c)
 	while (c->fd >= 0 && c->out_off < c->out_len) {
 		struct iovec iov = { c->out + c->out_off, c->out_len - c->out_off };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n = ctl_sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		long n = sys_sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			if (errno != EAGAIN)
+			if (n != -EAGAIN)
 				ctl_conn_close(c);   /* EPIPE: the client is gone */
 			return;
 		}
@@ -181,7 +181,7 @@ static void take_fds(struct ctl_conn *c, struct msghdr *mh)
 			if (c->nfds < CTL_MAX_FDS) {
 				c->fds[c->nfds++] = ctl_own_fd(fd);
 			} else {
-				ctl_close(fd);
+				sys_close(fd);
 				c->closing = 1;
 			}
 		}
@@ -246,9 +246,9 @@ static void conn_read(struct ctl_conn *c)
 		ctl_conn_close(c);
 		return;
 	}
-	ssize_t n = ctl_recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	long n = sys_recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
+		if (n != -EAGAIN && n != -EINTR)
 			ctl_conn_close(c);
 		return;
 	}
@@ -295,21 +295,21 @@ static void refuse(int fd, int err, const char *msg)
 	if (n > 0) {
 		struct iovec iov = { mem, (size_t)n };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		(void)ctl_sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)sys_sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	}
-	ctl_close(fd);
+	sys_close(fd);
 }
 
 static void accept_clients(void)
 {
 	for (int k = 0; k < ACCEPT_BURST; k++) {
-		int fd = ctl_accept4(ctl_listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = (int)sys_accept4(ctl_listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;   /* EAGAIN, or a client that gave up (ECONNABORTED) */
 		struct ucred cr;
 		socklen_t len = sizeof cr;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
-			ctl_close(fd);
+			sys_close(fd);
 			continue;
 		}
 		/* Only the same user or root may drive this process: a request

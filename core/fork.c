@@ -61,7 +61,7 @@ static const unsigned long resume_flags =
 static void *thread_pointer(void)
 {
 	void *fs = NULL;
-	syscall(SYS_arch_prctl, ARCH_GET_FS, &fs);
+	sys_arch_prctl(ARCH_GET_FS, &fs);
 	return fs;
 }
 
@@ -95,7 +95,7 @@ static void *map_stacks(size_t n)
 
 static struct park_slot *find_forker(void)
 {
-	pid_t pid = (pid_t)syscall(SYS_getpid);
+	pid_t pid = (pid_t)sys_getpid();
 	for (int i = 0; i < nuwa_ft.nslots; i++) {
 		struct park_slot *s = &nuwa_ft.slots[i];
 		if (s->tid == pid && s->state == SLOT_PARKED)
@@ -123,7 +123,7 @@ pid_t freeze_fork_child_with(const int *stdio, void (*fn)(void *), void *arg, in
 	fork_stdio = stdio;
 	fork_child_fn = fn;
 	fork_child_arg = arg;
-	control_slot.tid = (pid_t)syscall(SYS_gettid);
+	control_slot.tid = (pid_t)sys_gettid();
 	control_slot.tcb = thread_pointer();
 	tls_save(&control_slot.tls);
 	if (ctx_save(&control_slot.ctx) != 0) {
@@ -154,10 +154,10 @@ int fork_in_forker(struct park_slot *s)
 	/* exit_signal 0 (triggers, spawns): the child is not a SIGCHLD child
 	 * of the program, whose wait(-1) never sees it; libnuwa reaps it via
 	 * its pidfd.  nuwa_clone() children are the caller's, as with fork(). */
-	long pid = syscall(SYS_clone, CLONE_PIDFD | fork_exit_signal, NULL, &pidfd, NULL, NULL);
+	long pid = sys_clone_fork(CLONE_PIDFD | fork_exit_signal, &pidfd);
 	if (pid == 0)
 		return child_leader_start(s);
-	s->fork_pid = pid < 0 ? -errno : (pid_t)pid;
+	s->fork_pid = (pid_t)pid;   /* or -errno */
 	s->fork_pidfd = pidfd;
 	__atomic_store_n(&s->cmd, CMD_WAIT, __ATOMIC_RELEASE);
 	nuwa_futex_wake(&s->cmd, 2);
@@ -195,13 +195,13 @@ int child_leader_start(struct park_slot *s)
 {
 	/* Read once: the child's control thread resets it as soon as it runs. */
 	int stay = fork_stay_frozen;
-	pid_t tid = (pid_t)syscall(SYS_gettid);
+	pid_t tid = (pid_t)sys_gettid();
 	/* The TCB still holds the parent's tid: pthread_kill, mutex owners
 	 * and pthread_join read it.  fork() resets the robust list and the
 	 * clear-child-tid address (kernel/fork.c), so register them again;
 	 * rseq survives fork (rseq_fork copies it when !CLONE_VM). */
 	tls_set_tid(s->tcb, tid);
-	syscall(SYS_set_tid_address, tls_tid_ptr(s->tcb));
+	sys_set_tid_address(tls_tid_ptr(s->tcb));
 	tls_restore(&s->tls, NULL);
 	leader_slot = s;
 	nuwa_spawned = 1;
@@ -222,7 +222,7 @@ int child_leader_start(struct park_slot *s)
 	    clone_resumed(&control_slot, (char *)control_trampoline + TRAMPOLINE_STACK) < 0) {
 		static const char msg[] = "libnuwa: child cannot restart its control thread\n";
 		(void)!write(2, msg, sizeof msg - 1);
-		syscall(SYS_exit_group, 127);
+		sys_exit_group(127);
 	}
 	if (stay)
 		return 0;
@@ -233,7 +233,7 @@ int child_leader_start(struct park_slot *s)
 /* A task cloned in a child, right after jumping back into its handler. */
 void child_resumed_thread(struct park_slot *s)
 {
-	pid_t tid = (pid_t)syscall(SYS_gettid);
+	pid_t tid = (pid_t)sys_gettid();
 	tls_restore(&s->tls, &control_slot.tls);   /* cloned by the control thread */
 	note_resumed(s, tid);
 	wait_go(s);
@@ -243,17 +243,17 @@ static void install_stdio(const int *fds)
 {
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0 && fds[i] != i)
-			syscall(SYS_dup3, fds[i], i, 0);
+			sys_dup3(fds[i], i, 0);
 	for (int i = 0; i < 3; i++)
 		if (fds[i] > 2)
-			syscall(SYS_close, fds[i]);
+			sys_close(fds[i]);
 }
 
 /* The control thread of a new child: everything between "forked" and
  * "every thread runs". */
 static void child_control_resume(void)
 {
-	pid_t tid = (pid_t)syscall(SYS_gettid);
+	pid_t tid = (pid_t)sys_gettid();
 	if (control_trampoline) {
 		munmap(control_trampoline, TRAMPOLINE_STACK);
 		control_trampoline = NULL;
@@ -270,7 +270,7 @@ static void child_control_resume(void)
 		/* snapshot: this child keeps the frozen image and serves spawns */
 		nuwa_spawned = 0;
 		nuwa_state = NUWA_STATE_TEMPLATE;
-		nuwa_info("snapshot template ready in process %ld", (long)syscall(SYS_getpid));
+		nuwa_info("snapshot template ready in process %ld", (long)sys_getpid());
 		return;
 	}
 
@@ -301,7 +301,7 @@ static void child_control_resume(void)
 			continue;
 		if (!stacks || clone_resumed(s, stacks + (size_t)(++k) * TRAMPOLINE_STACK) < 0) {
 			nuwa_err("child: cannot resume thread %d: %s", s->tid, strerror(errno));
-			syscall(SYS_exit_group, 127);
+			sys_exit_group(127);
 		}
 	}
 	/* Wait until every task has done its fixups, then release them all at
@@ -335,7 +335,7 @@ static void child_control_resume(void)
 		munmap(stacks, (size_t)want * TRAMPOLINE_STACK);
 	nuwa_state = NUWA_STATE_RUNNING;
 	struct timespec t4 = ts_now(CLOCK_MONOTONIC);
-	nuwa_info("resumed %d threads in child %ld", want + 1, (long)syscall(SYS_getpid));
+	nuwa_info("resumed %d threads in child %ld", want + 1, (long)sys_getpid());
 	nuwa_debug("child timing (us): own state %ld, descriptors %ld, threads cloned %ld, released %ld",
 	           us_between(t0, t1), us_between(t1, t2), us_between(t2, t3), us_between(t3, t4));
 	hooks_run_final_constructors();

@@ -33,10 +33,10 @@ struct linux_dirent64 {
 /* Tids of this process but the caller's, without malloc. */
 static int list_tasks(pid_t *tids, int max)
 {
-	int fd = (int)syscall(SYS_open, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = (int)sys_openat(AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	pid_t me = (pid_t)syscall(SYS_gettid);
+	pid_t me = (pid_t)sys_gettid();
 	char buf[4096];
 	int n = 0;
 	long len;
@@ -51,7 +51,7 @@ static int list_tasks(pid_t *tids, int max)
 				tids[n++] = t;
 		}
 	}
-	syscall(SYS_close, fd);
+	sys_close(fd);
 	return n;
 }
 
@@ -65,7 +65,7 @@ static struct park_slot *slot_add(pid_t tid)
 	s->tid = tid;
 	s->state = SLOT_LISTED;
 	s->cmd = CMD_WAIT;
-	s->is_main = tid == (pid_t)syscall(SYS_getpid);
+	s->is_main = tid == (pid_t)sys_getpid();
 	__atomic_store_n(&nuwa_ft.nslots, n + 1, __ATOMIC_RELEASE);
 	return s;
 }
@@ -88,10 +88,10 @@ static char task_state(pid_t tid)
 {
 	char path[64], buf[256];
 	snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-	int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
-	long n = fd >= 0 ? syscall(SYS_read, fd, buf, sizeof buf - 1) : -1;
+	int fd = (int)sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	long n = fd >= 0 ? sys_read(fd, buf, sizeof buf - 1) : -1;
 	if (fd >= 0)
-		syscall(SYS_close, fd);
+		sys_close(fd);
 	if (n <= 0)
 		return '?';
 	buf[n] = 0;
@@ -194,7 +194,7 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 				struct timespec since = ts_sub(ts_now(CLOCK_MONOTONIC), s->signalled_at);
 				if (since.tv_sec || since.tv_nsec > 200000000L) {
 					s->signalled_at = ts_now(CLOCK_MONOTONIC);
-					syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), s->tid, nuwa_park_sig);
+					sys_tgkill((pid_t)sys_getpid(), s->tid, nuwa_park_sig);
 				}
 				continue;
 			}
@@ -204,7 +204,7 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 			if (idle || forced) {
 				s->state = SLOT_SIGNALLED;
 				s->signalled_at = ts_now(CLOCK_MONOTONIC);
-				if (syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), s->tid, nuwa_park_sig) < 0)
+				if (sys_tgkill((pid_t)sys_getpid(), s->tid, nuwa_park_sig) < 0)
 					s->tid = -1, s->state = SLOT_EMPTY, s->present = 0;
 				else if (!idle)
 					busy_parked++;
@@ -232,7 +232,7 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 			return -ETIMEDOUT;
 		}
 		struct timespec nap = { 0, all_parked ? 20000 : 100000 };
-		syscall(SYS_nanosleep, &nap, NULL);
+		sys_nanosleep(&nap, NULL);
 	}
 	struct timespec dt = ts_sub(ts_now(CLOCK_MONOTONIC), t0);
 	nuwa_last_freeze_us = dt.tv_sec * 1000000LL + dt.tv_nsec / 1000;

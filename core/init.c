@@ -47,7 +47,7 @@ void nuwa_ensure_init(void)
 	} else {
 		nuwa_trigger_sig = nuwa_cfg.signal;
 		registry_init();
-		if (syscall(SYS_gettid) == syscall(SYS_getpid)) {
+		if (sys_gettid() == sys_getpid()) {
 			nuwa_main_tcb = (void *)pthread_self();
 			registry_add_self();
 			signals_thread_setup();

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "base.h"
+#include "sys.h"
 
 /* ---- freeze points ----------------------------------------------------- */
 /* What an idle thread is waiting in; 0 means busy.  Names in freeze_point_name(). */

@@ -55,10 +55,11 @@ void park_handler(int sig, siginfo_t *si, void *ucv)
 {
 	int saved_errno = errno;
 	struct nuwa_thread *self = &nuwa_self;
-	pid_t tid = (pid_t)syscall(SYS_gettid);
+	pid_t tid = (pid_t)sys_gettid();
 	/* A task made by raw clone() may share another thread's TLS: only
 	 * trust our record when it really is ours. */
-	int self_ok = self->registered && self->tid == tid;
+	/* volatile: read again after ctx_save() returns a second time */
+	volatile int self_ok = self->registered && self->tid == tid;
 
 	if (unlikely(nuwa_trigger_handed_over))
 		signals_handover_fix_mask(ucv);
@@ -116,7 +117,7 @@ void trigger_handler(int sig, siginfo_t *si, void *uc)
 {
 	int saved_errno = errno;
 	control_trigger();
-	if (nuwa_self.registered && nuwa_self.tid == (pid_t)syscall(SYS_gettid))
+	if (nuwa_self.registered && nuwa_self.tid == (pid_t)sys_gettid())
 		nuwa_self.sigcount++;
 	errno = saved_errno;
 }
@@ -125,6 +126,6 @@ void trigger_handler(int sig, siginfo_t *si, void *uc)
 void nuwa_cs_leave_slow(void)
 {
 	nuwa_self.park_pending = 0;
-	syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), (pid_t)syscall(SYS_gettid),
+	sys_tgkill((pid_t)sys_getpid(), (pid_t)sys_gettid(),
 	        nuwa_park_sig);
 }

@@ -46,7 +46,7 @@ void registry_add_self(void)
 	struct nuwa_thread *t = &nuwa_self;
 	if (t->registered)
 		return;
-	t->tid = (pid_t)syscall(SYS_gettid);
+	t->tid = (pid_t)sys_gettid();
 	registry_lock();
 	t->prev = NULL;
 	t->next = registry_head;

@@ -58,7 +58,7 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 {
 	struct out o = { buf, len, 0 };
 	int st = nuwa_state;
-	pid_t pid = (pid_t)syscall(SYS_getpid);
+	pid_t pid = (pid_t)sys_getpid();
 	if (json)
 		put(&o, "{\"pid\":%d,\"mode\":\"%s\",\"state\":\"%s\",\"spawned\":%s,\"threads\":[",
 		    pid, mode_names[nuwa_cfg.mode], state_names[st], nuwa_spawned ? "true" : "false");

@@ -34,10 +34,10 @@ void nuwa_task_comm(pid_t tid, char *out, size_t len)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
-	int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
-	long n = fd >= 0 ? syscall(SYS_read, fd, out, len - 1) : -1;
+	int fd = (int)sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	long n = fd >= 0 ? sys_read(fd, out, len - 1) : -1;
 	if (fd >= 0)
-		syscall(SYS_close, fd);
+		sys_close(fd);
 	if (n < 0)
 		n = 0;
 	out[n] = 0;

@@ -1,22 +1,27 @@
-/* Raw system calls for fdremap.
+/* Raw system calls: libnuwa's one way of calling the kernel for its own work.
  *
- * fdremap runs on libnuwa's control thread while every application thread is
- * parked, and in a child before any application thread runs again.  Nothing
- * here may go through a function that libnuwa interposes (read, write, close,
- * fcntl, recvmsg, ... are freeze points or bookkeeping wrappers that would try
- * to park or retry), and the hints are recorded from application threads
- * inside their wrappers, where errno must survive.  So every call is a raw
- * `syscall` instruction returning -errno, which touches neither errno nor any
- * libc lock. */
-#ifndef NUWA_FDREMAP_SYS_H
-#define NUWA_FDREMAP_SYS_H
+ * Inside libnuwa, calling close(), read(), accept4(), recvmsg() ... by name
+ * binds to libnuwa's own interposed wrappers (they are exported and the
+ * library is not linked -Bsymbolic): they mark freeze points and may park
+ * the caller or retry, and close() updates the descriptor registry.  None of
+ * that is right for the control thread, for a park handler, or for code
+ * running while every application thread is parked (and possibly holding a
+ * libc lock).  Hints are also recorded from application threads inside their
+ * wrappers, where errno must survive.  So every call is a raw `syscall`
+ * instruction (x86-64 ABI: number in rax, arguments in rdi rsi rdx r10 r8 r9,
+ * rcx and r11 clobbered) returning -errno, which touches neither errno nor
+ * any libc lock. */
+#ifndef NUWA_BASE_SYS_H
+#define NUWA_BASE_SYS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <time.h>
 
-static inline long fdr_sc6(long n, long a, long b, long c, long d, long e, long f)
+static inline long nuwa_sc6(long n, long a, long b, long c, long d, long e, long f)
 {
 	long r;
 	register long r10 __asm__("r10") = d;
@@ -28,7 +33,7 @@ static inline long fdr_sc6(long n, long a, long b, long c, long d, long e, long 
 		: "rcx", "r11", "memory");
 	return r;
 }
-#define SC(n, a, b, c, d, e, f) fdr_sc6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+#define SC(n, a, b, c, d, e, f) nuwa_sc6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
 
 #define sys_read(fd, b, n)         SC(SYS_read, fd, b, n, 0, 0, 0)
 #define sys_write(fd, b, n)        SC(SYS_write, fd, b, n, 0, 0, 0)
@@ -69,5 +74,25 @@ static inline long fdr_sc6(long n, long a, long b, long c, long d, long e, long 
 #define sys_mmap(a, n, p, f)       SC(SYS_mmap, a, n, p, f, -1, 0)
 #define sys_munmap(a, n)           SC(SYS_munmap, a, n, 0, 0, 0, 0)
 #define sys_clock_gettime(c, t)    SC(SYS_clock_gettime, c, t, 0, 0, 0, 0)
+#define sys_gettid()               SC(SYS_gettid, 0, 0, 0, 0, 0, 0)
+#define sys_tgkill(p, t, s)        SC(SYS_tgkill, p, t, s, 0, 0, 0)
+#define sys_ppoll(f, n, t)         SC(SYS_ppoll, f, n, t, 0, 8, 0)
+#define sys_accept4(fd, f)         SC(SYS_accept4, fd, 0, 0, f, 0, 0)
+#define sys_connect(fd, a, l)      SC(SYS_connect, fd, a, l, 0, 0, 0)
+#define sys_sigprocmask(h, s, o)   SC(SYS_rt_sigprocmask, h, s, o, 8, 0, 0)
+#define sys_waitid(w, id, si, o)   SC(SYS_waitid, w, id, si, o, 0, 0)
+#define sys_arch_prctl(c, a)       SC(SYS_arch_prctl, c, a, 0, 0, 0, 0)
+#define sys_nanosleep(r, m)        SC(SYS_nanosleep, r, m, 0, 0, 0, 0)
+#define sys_set_tid_address(p)     SC(SYS_set_tid_address, p, 0, 0, 0, 0, 0)
+#define sys_set_robust_list(h, n)  SC(SYS_set_robust_list, h, n, 0, 0, 0, 0)
+#define sys_get_robust_list(t, h, n) SC(SYS_get_robust_list, t, h, n, 0, 0, 0)
+#define sys_rseq(a, n, f, sig)     SC(SYS_rseq, a, n, f, sig, 0, 0)
+#define sys_futex(a, op, v, t)     SC(SYS_futex, a, op, v, t, 0, 0)
+#define sys_exit_group(c)          SC(SYS_exit_group, c, 0, 0, 0, 0, 0)
+/* clone without a new stack: a fork (the child returns 0 on this stack) */
+#define sys_clone_fork(f, pidfdp)  SC(SYS_clone, f, 0, pidfdp, 0, 0, 0)
+
+/* A wait of timeout_ms (-1: forever) on n descriptors, for ppoll. */
+#define NUWA_MS_TS(ms) (&(struct timespec){ (ms) / 1000, ((ms) % 1000) * 1000000L })
 
 #endif
