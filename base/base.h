@@ -59,4 +59,73 @@ void *nuwa_dlnext(const char *name);
 		real_##name = (__typeof__(real_##name))nuwa_dlnext(#name); \
 	real_##name; }))
 
+/* ---- the thread pointer ------------------------------------------------------- */
+/* x86-64: the TCB's first word (tcbhead_t.tcb) points to the TCB itself, so
+ * %fs:0 is the thread pointer, read without a system call. */
+static inline void *nuwa_thread_pointer(void)
+{
+	void *tp;
+	__asm__("mov %%fs:0, %0" : "=r"(tp));
+	return tp;
+}
+
+/* ---- the per-thread record and critical sections (thread.c) ------------------- */
+#define NUWA_TID_HISTORY 16
+
+/* Every application thread libnuwa knows has one, in its own static TLS:
+ * written by the thread itself (core/registry.c links it, the wrappers set
+ * idle, tls/owner.c keeps the former tids), read by the control thread. */
+struct nuwa_thread {
+	pid_t tid;                 /* kernel tid in this process */
+	volatile int idle;         /* enum nuwa_fp while blocked at a freeze point */
+	int cs_depth;              /* >0: inside a libnuwa critical section */
+	volatile int park_pending; /* park signal arrived inside a critical section */
+	volatile unsigned sigcount;/* libnuwa signal handlers run on this thread */
+	int registered;
+	int skip;                  /* nuwa_thread_skip(): not resumed in children */
+	int app_blocks_trigger;    /* the program asked to block the trigger signal */
+	int ntids;                 /* tids this thread had in ancestor processes */
+	pid_t old_tids[NUWA_TID_HISTORY];
+	void *(*start)(void *);    /* pthread_create trampoline */
+	void *arg;
+	struct nuwa_thread *next, *prev;
+};
+
+/* The calling thread's record (static TLS, initial-exec: a load from %fs). */
+extern __thread struct nuwa_thread nuwa_self __attribute__((tls_model("initial-exec")));
+extern int nuwa_park_sig;              /* libnuwa-private park signal */
+
+/* A thread inside libnuwa's own bookkeeping is in a critical section: a park
+ * signal arriving then only sets park_pending, and the thread parks itself
+ * (signals itself again) when it leaves. */
+void nuwa_cs_leave_slow(void);
+static inline void nuwa_cs_enter(void) { nuwa_self.cs_depth++; __atomic_signal_fence(__ATOMIC_SEQ_CST); }
+static inline void nuwa_cs_leave(void)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (--nuwa_self.cs_depth == 0 && unlikely(nuwa_self.park_pending))
+		nuwa_cs_leave_slow();
+}
+
+/* ---- directories (dirwalk.c) ------------------------------------------------------ */
+/* /proc listings without malloc: getdents64 into a stack buffer. */
+int nuwa_dir_open(int at, const char *path);      /* descriptor or -errno */
+/* fn(dfd, name, arg) for every entry whose name starts with a digit (tasks,
+ * pids, descriptor numbers); a non-zero return stops the walk and is
+ * returned.  nuwa_dir_walk opens and closes path itself (-errno if it
+ * cannot be opened). */
+typedef int nuwa_dir_fn(int dfd, const char *name, void *arg);
+int nuwa_dir_numbers(int dfd, nuwa_dir_fn *fn, void *arg);
+int nuwa_dir_walk(int at, const char *path, nuwa_dir_fn *fn, void *arg);
+
+/* ---- libnuwa's own descriptors (ownfd.c) ------------------------------------------- */
+/* Never reported or rebuilt by fdremap, and protected from the program's
+ * close(), close_range() and closefrom(). */
+int  nuwa_fd_high(int fd);       /* moved to a high number, close-on-exec */
+int  nuwa_own_fd(int fd);        /* registered as libnuwa's; returns fd */
+void nuwa_own_fd_forget(int fd);
+void nuwa_own_fd_drop(int fd);   /* forget and close; ignores -1 */
+int  nuwa_is_own_fd(int fd);     /* lock-free, for close() */
+int  nuwa_own_fds(int *out, int max);
+
 #endif

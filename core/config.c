@@ -118,12 +118,7 @@ static int open_log_file(const char *path)
 		return -1;
 	}
 	/* high number: out of the way of programs that expect low descriptors */
-	int hi = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
-	if (hi >= 0) {
-		close(fd);
-		fd = hi;
-	}
-	nuwa_log_fd = fd;
+	nuwa_log_fd = nuwa_fd_high(fd);
 	return 0;
 }
 

@@ -17,8 +17,6 @@
 #include "fdremap.h"
 #include "freeze.h"
 
-#pragma weak fdremap_own_fd
-#pragma weak fdremap_forget_own_fd
 #pragma weak fdremap_prepare
 #pragma weak fdremap_finish
 #pragma weak ctlsock_init
@@ -31,7 +29,6 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-#define NUWA_FD_BASE 1000   /* libnuwa's descriptors live above this */
 #define MAX_KIDS 1024
 
 /* A request from an application thread (include/nuwa.h), answered by the
@@ -63,16 +60,7 @@ REAL_DECL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(v
 
 static int own_fd(int fd)
 {
-	if (fd < 0)
-		return fd;
-	int hi = (int)sys_fcntl(fd, F_DUPFD_CLOEXEC, NUWA_FD_BASE);
-	if (hi >= 0) {
-		sys_close(fd);
-		fd = hi;
-	}
-	if (fdremap_own_fd)
-		fdremap_own_fd(fd);
-	return fd;
+	return nuwa_own_fd(nuwa_fd_high(fd));
 }
 
 static void wake_control(void)
@@ -117,9 +105,7 @@ static void kid_reap(int i)
 	int status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
 	                                      : (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
 	nuwa_debug("child %d exited, status 0x%x", kids[i].pid, status);
-	if (fdremap_forget_own_fd)
-		fdremap_forget_own_fd(kids[i].pidfd);
-	sys_close(kids[i].pidfd);
+	nuwa_own_fd_drop(kids[i].pidfd);
 	pid_t pid = kids[i].pid;
 	kids[i] = kids[--nkids];
 	if (ctlsock_child_exited)
@@ -138,9 +124,7 @@ void control_child_reinit(void)
 {
 	control_tid = (pid_t)sys_gettid();
 	for (int i = 0; i < nkids; i++) {
-		if (fdremap_forget_own_fd)
-			fdremap_forget_own_fd(kids[i].pidfd);
-		sys_close(kids[i].pidfd);
+		nuwa_own_fd_drop(kids[i].pidfd);
 	}
 	nkids = 0;
 	/* The eventfd is shared with the parent: a trigger there must not

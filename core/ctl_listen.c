@@ -20,10 +20,7 @@
 #include "ctl_rundir.h"
 #include "sys.h"
 #include "ctlsock_int.h"
-#include "fdremap.h"
 #include "nuwa_int.h"
-
-#define HIGH_FD_MIN 900
 
 int ctl_listen_fd = -1;
 static pid_t owner_pid;           /* the process that bound sock_path */
@@ -32,33 +29,6 @@ static ino_t sock_ino;
 static char run_dir[108];
 static char sock_path[108];
 static int initialised;
-
-/* Move fd to a high number (close-on-exec) and register it as libnuwa's.
- * F_DUPFD fails with EINVAL when the minimum is at or over RLIMIT_NOFILE:
- * then pick a lower floor. */
-int ctl_own_fd(int fd)
-{
-	struct rlimit rl;
-	long min = HIGH_FD_MIN;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    (long)rl.rlim_cur <= min + 64)
-		min = (long)rl.rlim_cur / 2;
-	int hi = (int)sys_fcntl(fd, F_DUPFD_CLOEXEC, min);
-	if (hi >= 0) {
-		sys_close(fd);
-		fd = hi;
-	}
-	fdremap_own_fd(fd);
-	return fd;
-}
-
-void ctl_drop_fd(int fd)
-{
-	if (fd < 0)
-		return;
-	fdremap_forget_own_fd(fd);
-	sys_close(fd);
-}
 
 /* ---- listening socket ------------------------------------------------------- */
 
@@ -124,7 +94,7 @@ static int ctl_listen(void)
 		r = -errno;
 		goto out;
 	}
-	fd = ctl_own_fd(fd);
+	fd = nuwa_own_fd(nuwa_fd_high(fd));
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	memcpy(a.sun_path, sock_path, strlen(sock_path) + 1);
 	/* The directory was checked through dirfd; make sure the path still
@@ -135,14 +105,14 @@ static int ctl_listen(void)
 	    ds.st_ino != ps.st_ino) {
 		r = -ESTALE;
 		nuwa_err("control socket disabled: %s changed while being checked", run_dir);
-		ctl_drop_fd(fd);
+		nuwa_own_fd_drop(fd);
 		goto out;
 	}
 	if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 64) < 0) {
 		r = -errno;
 		nuwa_err("control socket disabled: cannot listen on %s: %s", sock_path,
 		         strerror(-r));
-		ctl_drop_fd(fd);
+		nuwa_own_fd_drop(fd);
 		goto out;
 	}
 	/* The directory already keeps others out; the socket itself need not
@@ -231,7 +201,7 @@ void ctlsock_after_spawn(void)
 	 * on the open file descriptions the template still uses. */
 	int had = ctl_listen_fd >= 0;   /* else the parent already said why not */
 	ctl_forget_all();
-	ctl_drop_fd(ctl_listen_fd);
+	nuwa_own_fd_drop(ctl_listen_fd);
 	ctl_listen_fd = -1;
 	sock_path[0] = 0;        /* the template's file: not ours to remove */
 	if (had)
@@ -273,7 +243,7 @@ void ctlsock_after_app_fork(void)
 {
 	int had = ctl_listen_fd >= 0;
 	ctl_forget_all();
-	ctl_drop_fd(ctl_listen_fd);
+	nuwa_own_fd_drop(ctl_listen_fd);
 	ctl_listen_fd = -1;
 	sock_path[0] = 0;
 	listen_pending = had;

@@ -24,7 +24,6 @@
 
 #include "sys.h"
 #include "ctlsock_int.h"
-#include "fdremap.h"
 #include "nuwa_int.h"
 
 #define OUT_KEEP (64 * 1024)      /* output mapping kept between replies */
@@ -54,10 +53,10 @@ void ctl_conn_close(struct ctl_conn *c)
 {
 	if (c->fd < 0)
 		return;
-	ctl_drop_fd(c->fd);
+	nuwa_own_fd_drop(c->fd);
 	c->fd = -1;
 	for (int i = 0; i < c->nfds; i++)
-		ctl_drop_fd(c->fds[i]);
+		nuwa_own_fd_drop(c->fds[i]);
 	c->nfds = 0;
 	if (c->in)
 		munmap(c->in, CTL_IN_CAP);
@@ -179,7 +178,7 @@ static void take_fds(struct ctl_conn *c, struct msghdr *mh)
 			int fd;
 			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
 			if (c->nfds < CTL_MAX_FDS) {
-				c->fds[c->nfds++] = ctl_own_fd(fd);
+				c->fds[c->nfds++] = nuwa_own_fd(nuwa_fd_high(fd));
 			} else {
 				sys_close(fd);
 				c->closing = 1;
@@ -218,7 +217,7 @@ static void process_input(struct ctl_conn *c)
 		}
 		/* Descriptors not taken by the request are not kept. */
 		for (int i = 0; i < c->nfds; i++)
-			ctl_drop_fd(c->fds[i]);
+			nuwa_own_fd_drop(c->fds[i]);
 		c->nfds = 0;
 		if (c->fd < 0)
 			return;
@@ -333,7 +332,7 @@ static void accept_clients(void)
 			continue;
 		}
 		memset(c, 0, sizeof *c);
-		c->fd = ctl_own_fd(fd);
+		c->fd = nuwa_own_fd(nuwa_fd_high(fd));
 		c->serial = ++next_serial;
 		c->uid = cr.uid;
 		c->pid = cr.pid;
@@ -502,7 +501,7 @@ void ctl_forget_all(void)
 		for (int k = 0; ctl_lent_stdio && c->fd >= 0 && k < c->nfds; k++)
 			if (c->fds[k] == ctl_lent_stdio[0] || c->fds[k] == ctl_lent_stdio[1] ||
 			    c->fds[k] == ctl_lent_stdio[2]) {
-				fdremap_forget_own_fd(c->fds[k]);
+				nuwa_own_fd_forget(c->fds[k]);
 				c->fds[k] = -1;
 			}
 		ctl_conn_close(c);

@@ -75,8 +75,6 @@ extern int ctl_listen_fd;
 void ctl_forget_child_socket(pid_t pid);          /* a reaped child's leftover file */
 void ctl_listen_if_pending(void);                 /* after ctlsock_after_app_fork() */
 int  ctl_wait_socket(pid_t pid, int timeout_ms);  /* until DIR/PID.sock answers */
-int  ctl_own_fd(int fd);     /* to a high number, registered with fdremap */
-void ctl_drop_fd(int fd);    /* forget + close; ignores -1 */
 
 /* ctlsock.c */
 void ctl_tables_init(void);

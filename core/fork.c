@@ -18,7 +18,6 @@
  *   <- fork_pid ---------    back to waiting              control: fds, hooks,
  *                                                         clone threads, GO
  */
-#include <asm/prctl.h>
 #include <errno.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -57,13 +56,6 @@ extern void nuwa_signals_block_for_control(void);
 static const unsigned long resume_flags =
 	CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
 	CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
-
-static void *thread_pointer(void)
-{
-	void *fs = NULL;
-	sys_arch_prctl(ARCH_GET_FS, &fs);
-	return fs;
-}
 
 static int resume_entry(void *arg)
 {
@@ -124,7 +116,7 @@ pid_t freeze_fork_child_with(const int *stdio, void (*fn)(void *), void *arg, in
 	fork_child_fn = fn;
 	fork_child_arg = arg;
 	control_slot.tid = (pid_t)sys_gettid();
-	control_slot.tcb = thread_pointer();
+	control_slot.tcb = nuwa_thread_pointer();
 	tls_save(&control_slot.tls);
 	if (ctx_save(&control_slot.ctx) != 0) {
 		/* We are the control thread of a new child. */

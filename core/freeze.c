@@ -22,37 +22,23 @@ volatile int nuwa_freezing;
 volatile int nuwa_state;
 long long nuwa_last_freeze_us;
 
-struct linux_dirent64 {
-	unsigned long long d_ino;
-	long long d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
+struct task_list { pid_t *tids, me; int n, max; };
+
+static int add_task(int dfd, const char *name, void *arg)
+{
+	struct task_list *l = arg;
+	pid_t t = (pid_t)atoi(name);
+	if (t != l->me && l->n < l->max)
+		l->tids[l->n++] = t;
+	return 0;
+}
 
 /* Tids of this process but the caller's, without malloc. */
 static int list_tasks(pid_t *tids, int max)
 {
-	int fd = (int)sys_openat(AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	pid_t me = (pid_t)sys_gettid();
-	char buf[4096];
-	int n = 0;
-	long len;
-	while ((len = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
-		for (long off = 0; off < len;) {
-			struct linux_dirent64 *d = (void *)(buf + off);
-			off += d->d_reclen;
-			if (d->d_name[0] < '0' || d->d_name[0] > '9')
-				continue;
-			pid_t t = (pid_t)atoi(d->d_name);
-			if (t != me && n < max)
-				tids[n++] = t;
-		}
-	}
-	sys_close(fd);
-	return n;
+	struct task_list l = { tids, (pid_t)sys_gettid(), 0, max };
+	int r = nuwa_dir_walk(AT_FDCWD, "/proc/self/task", add_task, &l);
+	return r < 0 ? r : l.n;
 }
 
 static struct park_slot *slot_add(pid_t tid)

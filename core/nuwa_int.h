@@ -30,44 +30,11 @@ enum nuwa_fp {
 const char *freeze_point_name(int fp);
 void nuwa_task_comm(pid_t tid, char *out, size_t len);  /* /proc/self/task/TID/comm */
 
-/* ---- per-thread record ------------------------------------------------- */
-#define NUWA_TID_HISTORY 16
-
-struct nuwa_thread {
-	pid_t tid;                 /* kernel tid in this process */
-	volatile int idle;         /* enum nuwa_fp while blocked at a freeze point */
-	int cs_depth;              /* >0: inside a libnuwa critical section */
-	volatile int park_pending; /* park signal arrived inside a critical section */
-	volatile unsigned sigcount;/* libnuwa signal handlers run on this thread */
-	int registered;
-	int skip;                  /* nuwa_thread_skip(): not resumed in children */
-	int app_blocks_trigger;    /* the program asked to block the trigger signal */
-	int ntids;                 /* tids this thread had in ancestor processes */
-	pid_t old_tids[NUWA_TID_HISTORY];
-	void *(*start)(void *);    /* pthread_create trampoline */
-	void *arg;
-	struct nuwa_thread *next, *prev;
-};
-
-/* The calling thread's record (static TLS, initial-exec: a load from %fs). */
-extern __thread struct nuwa_thread nuwa_self __attribute__((tls_model("initial-exec")));
-
 /* ---- global state ------------------------------------------------------ */
 extern volatile int nuwa_freezing;     /* a freeze is being set up or held */
 extern int nuwa_inert;                 /* bad configuration: wrappers pass through */
-extern int nuwa_park_sig;              /* libnuwa-private park signal */
 extern int nuwa_trigger_sig;           /* NUWA_SIGNAL; 0 when handed to the program */
 extern volatile unsigned nuwa_generation; /* bumped in every child after resume */
-
-/* ---- critical sections: parking is deferred inside ----------------------- */
-void nuwa_cs_leave_slow(void);
-static inline void nuwa_cs_enter(void) { nuwa_self.cs_depth++; __atomic_signal_fence(__ATOMIC_SEQ_CST); }
-static inline void nuwa_cs_leave(void)
-{
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (--nuwa_self.cs_depth == 0 && unlikely(nuwa_self.park_pending))
-		nuwa_cs_leave_slow();
-}
 
 /* ---- init / config ------------------------------------------------- */
 void nuwa_ensure_init(void);   /* idempotent, safe before the constructor */

@@ -9,8 +9,6 @@
 
 #include "nuwa_int.h"
 
-__thread struct nuwa_thread nuwa_self __attribute__((tls_model("initial-exec")));
-
 struct nuwa_thread *registry_head;
 static nuwa_lock_t registry_mutex;
 static pthread_key_t exit_key;

@@ -19,7 +19,6 @@
 
 #include "freeze.h"
 
-int nuwa_park_sig;
 int nuwa_trigger_sig;
 static struct sigaction app_trigger_action; /* what the program believes */
 volatile int nuwa_trigger_handed_over;

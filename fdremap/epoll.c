@@ -113,7 +113,7 @@ int fdr_epoll_register(struct fdr_snap *s, struct fdr_desc *d)
 	int ep = d->rep, err = 0;
 	for (int k = 0; k < d->u.ep.nregs; k++) {
 		struct fdr_epreg *r = &d->u.ep.regs[k];
-		if (fdr_is_own(r->tfd) && r->alias == r->tfd)
+		if (nuwa_is_own_fd(r->tfd) && r->alias == r->tfd)
 			continue;
 		long e;
 		if (r->alias == r->tfd) {

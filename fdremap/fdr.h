@@ -114,6 +114,7 @@ int  fdr_fdinfo(int fd, char *buf, size_t len); /* bytes read or -errno */
 const char *fdr_field(const char *info, const char *key); /* value after "key" */
 int  fdr_desc_of_fd(const struct fdr_snap *s, int fd);   /* -1 if unknown */
 int  fdr_kcmp_file(pid_t p1, pid_t p2, int a, int b);     /* 0 equal, 1/2 order, <0 err */
+unsigned long fdr_channel_ino(int dfd, const char *name); /* pipe/socket inode or 0 */
 
 /* ---- channels and decisions (decide.c) --------------------------------- */
 int  fdr_build_channels(struct fdr_snap *s);
@@ -138,7 +139,6 @@ int  fdr_inotify_rebuild(struct fdr_snap *s, struct fdr_desc *d);
 int  fdr_reopen(struct fdr_snap *s, struct fdr_desc *d);
 
 /* ---- hints and own descriptors (hints.c) ------------------------------------ */
-int  fdr_is_own(int fd);
 int  fdr_policy_of(int fd);                  /* user override or NUWA_FD_AUTO */
 int  fdr_hint_pair(unsigned long ino, unsigned long *peer, int *type); /* 1 if known */
 int  fdr_hint_pipe(unsigned long ino);       /* 1 if made by the pipe wrapper */

@@ -123,44 +123,43 @@ static int same_desc(struct fdr_snap *s, const struct fdr_fd *f, const struct fd
 	return f->kind == FDK_PIPE && d->flflags == flflags;
 }
 
+struct fd_numbers { struct fdr_arena *a; int *nums, n, cap; };
+
+static int add_number(int dfd, const char *name, void *arg)
+{
+	struct fd_numbers *l = arg;
+	int fd = atoi(name);
+	if (fd == dfd || nuwa_is_own_fd(fd))
+		return 0;
+	if (l->n == l->cap) {
+		int *t = fdr_alloc(l->a, 2 * l->cap * sizeof *t);
+		if (!t)
+			return -ENOMEM;
+		memcpy(t, l->nums, l->n * sizeof *t);
+		l->nums = t;
+		l->cap *= 2;
+	}
+	l->nums[l->n++] = fd;
+	return 0;
+}
+
 int fdr_scan(struct fdr_snap *s)
 {
 	struct fdr_arena *a = &s->arena;
 	s->pid = (pid_t)sys_getpid();
 	s->kcmp_ok = fdr_kcmp_file(s->pid, s->pid, 0, 0) != -ENOSYS;
-	int dfd = (int)sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int dfd = nuwa_dir_open(AT_FDCWD, "/proc/self/fd");
 	if (dfd < 0)
 		return dfd;
 
 	/* numbers first: the table is read twice, so nothing may be opened meanwhile
 	 * except dfd itself, which is skipped */
-	int cap = 256, n = 0;
-	int *nums = fdr_alloc(a, cap * sizeof *nums);
-	char buf[8192];
-	long r;
-	while (nums && (r = sys_getdents64(dfd, buf, sizeof buf)) > 0) {
-		for (long off = 0; off < r;) {
-			struct dirent64 *de = (struct dirent64 *)(buf + off);
-			off += de->d_reclen;
-			if (de->d_name[0] < '0' || de->d_name[0] > '9')
-				continue;
-			int fd = atoi(de->d_name);
-			if (fd == dfd || fdr_is_own(fd))
-				continue;
-			if (n == cap) {
-				int *t = fdr_alloc(a, 2 * cap * sizeof *t);
-				if (!t) { nums = NULL; break; }
-				memcpy(t, nums, n * sizeof *t);
-				nums = t;
-				cap *= 2;
-			}
-			nums[n++] = fd;
-		}
-	}
-	if (!nums) {
+	struct fd_numbers l = { a, fdr_alloc(a, 256 * sizeof(int)), 0, 256 };
+	if (!l.nums || nuwa_dir_numbers(dfd, add_number, &l) < 0) {
 		sys_close(dfd);
 		return -ENOMEM;
 	}
+	int n = l.n, *nums = l.nums;
 
 	s->fds = fdr_alloc(a, (n + 1) * sizeof *s->fds);
 	s->descs = fdr_alloc(a, (n + 1) * sizeof *s->descs);
@@ -255,75 +254,59 @@ static pid_t ppid_of(int procfd, const char *pid)
 	return p && p[1] && p[2] ? (pid_t)strtol(p + 4, NULL, 10) : -1;
 }
 
-/* Children of one process from /proc/PID/task/TID/children (one file per
- * thread: a child belongs to the thread that forked it).  Reads only this
- * process's tasks, not every process on the host.  Returns -1 when the
- * kernel lacks CONFIG_PROC_CHILDREN. */
-static int children_of_proc(pid_t parent, pid_t *out, int n, int max)
+struct pid_list { pid_t *out; int n, max; const pid_t *parents; int np, procfd; };
+
+/* /proc/PID/task/TID/children: "PID PID ... " */
+static int add_children(int tfd, const char *tid, void *arg)
 {
-	char path[64];
-	fdr_fmt(path, sizeof path, "/proc/%d/task", (int)parent);
-	int tfd = (int)sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	if (tfd < 0)
-		return n;
-	char buf[4096];
-	long r;
-	int have_file = 0;
-	while ((r = sys_getdents64(tfd, buf, sizeof buf)) > 0)
-		for (long off = 0; off < r;) {
-			struct dirent64 *de = (struct dirent64 *)(buf + off);
-			off += de->d_reclen;
-			if (de->d_name[0] < '1' || de->d_name[0] > '9')
-				continue;
-			char name[64], list[4096];
-			fdr_fmt(name, sizeof name, "%s/children", de->d_name);
-			long len = read_file_at(tfd, name, list, sizeof list);
-			if (len < 0)
-				continue;
-			have_file = 1;
-			for (char *q = list; *q && n < max;) {
-				char *end;
-				long pid = strtol(q, &end, 10);
-				if (end == q)
-					break;
-				out[n++] = (pid_t)pid;
-				q = end;
-			}
-		}
-	sys_close(tfd);
-	return have_file ? n : -1;
+	struct pid_list *l = arg;
+	char name[64], list[4096];
+	fdr_fmt(name, sizeof name, "%s/children", tid);
+	if (read_file_at(tfd, name, list, sizeof list) < 0)
+		return 0;
+	l->procfd = 1;   /* the kernel has children files */
+	for (char *q = list; *q && l->n < l->max;) {
+		char *end;
+		long pid = strtol(q, &end, 10);
+		if (end == q)
+			break;
+		l->out[l->n++] = (pid_t)pid;
+		q = end;
+	}
+	return 0;
 }
 
-/* Every process whose parent is one of the pids in parents[0..np). */
+/* A process whose parent is one of l->parents. */
+static int add_if_child(int procfd, const char *pid, void *arg)
+{
+	struct pid_list *l = arg;
+	pid_t pp = ppid_of(procfd, pid);
+	for (int i = 0; i < l->np; i++)
+		if (pp == l->parents[i] && l->n < l->max) {
+			l->out[l->n++] = (pid_t)atoi(pid);
+			break;
+		}
+	return 0;
+}
+
+/* Every process whose parent is one of the pids in parents[0..np), from
+ * /proc/PID/task/TID/children (one file per thread: a child belongs to the
+ * thread that forked it), which reads only these processes' tasks, not
+ * every process on the host; without CONFIG_PROC_CHILDREN, from every
+ * process's stat. */
 static int children_of(const pid_t *parents, int np, pid_t *out, int max)
 {
-	int n = 0;
-	for (int i = 0; i < np && n >= 0; i++)
-		n = children_of_proc(parents[i], out, n, max);
-	if (n >= 0)
-		return n;
-	/* No children files: scan every process for its parent. */
-	int procfd = (int)sys_openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	if (procfd < 0)
-		return 0;
-	n = 0;
-	char buf[8192];
-	long r;
-	while ((r = sys_getdents64(procfd, buf, sizeof buf)) > 0)
-		for (long off = 0; off < r;) {
-			struct dirent64 *de = (struct dirent64 *)(buf + off);
-			off += de->d_reclen;
-			if (de->d_name[0] < '1' || de->d_name[0] > '9')
-				continue;
-			pid_t pp = ppid_of(procfd, de->d_name);
-			for (int i = 0; i < np; i++)
-				if (pp == parents[i] && n < max) {
-					out[n++] = (pid_t)atoi(de->d_name);
-					break;
-				}
-		}
-	sys_close(procfd);
-	return n;
+	struct pid_list l = { out, 0, max, parents, np, 0 };
+	for (int i = 0; i < np; i++) {
+		char path[64];
+		fdr_fmt(path, sizeof path, "/proc/%d/task", (int)parents[i]);
+		nuwa_dir_walk(AT_FDCWD, path, add_children, &l);
+	}
+	if (l.procfd || !np)
+		return l.n;
+	l.n = 0;
+	nuwa_dir_walk(AT_FDCWD, "/proc", add_if_child, &l);
+	return l.n;
 }
 
 int fdr_children(pid_t *out, int max)
@@ -339,6 +322,53 @@ static void mark_ino(struct fdr_snap *s, unsigned long ino)
 		if ((c->kind == FDK_PIPE || c->kind == FDK_UNIX) && (c->ino[0] == ino || c->ino[1] == ino))
 			c->foreign = 1;
 	}
+}
+
+/* The inode of a pipe or a socket (link "pipe:[N]", "socket:[N]"), else 0. */
+unsigned long fdr_channel_ino(int dfd, const char *name)
+{
+	char link[64];
+	long l = sys_readlinkat(dfd, name, link, sizeof link - 1);
+	if (l <= 0)
+		return 0;
+	link[l] = 0;
+	if (strncmp(link, "pipe:[", 6) && strncmp(link, "socket:[", 8))
+		return 0;
+	return strtoul(strchr(link, '[') + 1, NULL, 10);
+}
+
+struct foreign_fd { struct fdr_snap *s; pid_t pid; };
+
+/* One descriptor of another process: is it one of our channels? */
+static int mark_foreign_fd(int dfd, const char *name, void *arg)
+{
+	struct foreign_fd *f = arg;
+	struct fdr_snap *s = f->s;
+	unsigned long ino = fdr_channel_ino(dfd, name);
+	if (ino) {
+		mark_ino(s, ino);
+		return 0;
+	}
+	char link[64];
+	long l = sys_readlinkat(dfd, name, link, sizeof link - 1);
+	if (l <= 0 || !s->kcmp_ok)
+		return 0;
+	link[l] = 0;
+	if (strncmp(link, "anon_inode:", 11))
+		return 0;
+	int tfd = atoi(name);
+	for (int i = 0; i < s->nchans; i++) {
+		struct fdr_chan *c = &s->chans[i];
+		if (c->kind < FDK_EVENTFD || c->kind > FDK_INOTIFY || c->foreign)
+			continue;
+		int rep = -1;
+		for (int j = 0; j < s->ndescs && rep < 0; j++)
+			if (s->descs[j].chan == i)
+				rep = s->descs[j].rep;
+		if (rep >= 0 && fdr_kcmp_file(s->pid, f->pid, rep, tfd) == 0)
+			c->foreign = 1;
+	}
+	return 0;
 }
 
 /* Other processes descending from us (not libnuwa's clones) that hold one
@@ -376,39 +406,7 @@ void fdr_mark_foreign(struct fdr_snap *s)
 	for (int k = 0; k < nd; k++) {
 		char path[48];
 		fdr_fmt(path, sizeof path, "/proc/%d/fd", (int)desc[k]);
-		int dfd = (int)sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-		if (dfd < 0)
-			continue;
-		char buf[4096];
-		long r;
-		while ((r = sys_getdents64(dfd, buf, sizeof buf)) > 0)
-			for (long off = 0; off < r;) {
-				struct dirent64 *de = (struct dirent64 *)(buf + off);
-				off += de->d_reclen;
-				char link[64];
-				long l = sys_readlinkat(dfd, de->d_name, link, sizeof link - 1);
-				if (l <= 0)
-					continue;
-				link[l] = 0;
-				if (!strncmp(link, "pipe:[", 6) || !strncmp(link, "socket:[", 8)) {
-					mark_ino(s, strtoul(strchr(link, '[') + 1, NULL, 10));
-					continue;
-				}
-				if (strncmp(link, "anon_inode:", 11) || !s->kcmp_ok)
-					continue;
-				int tfd = atoi(de->d_name);
-				for (int i = 0; i < s->nchans; i++) {
-					struct fdr_chan *c = &s->chans[i];
-					if (c->kind < FDK_EVENTFD || c->kind > FDK_INOTIFY || c->foreign)
-						continue;
-					int rep = -1;
-					for (int j = 0; j < s->ndescs && rep < 0; j++)
-						if (s->descs[j].chan == i)
-							rep = s->descs[j].rep;
-					if (rep >= 0 && fdr_kcmp_file(s->pid, desc[k], rep, tfd) == 0)
-						c->foreign = 1;
-				}
-			}
-		sys_close(dfd);
+		struct foreign_fd f = { s, desc[k] };
+		nuwa_dir_walk(AT_FDCWD, path, mark_foreign_fd, &f);
 	}
 }

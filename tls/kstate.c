@@ -27,16 +27,9 @@
 #define RSEQ_SIG 0x53053053
 #endif
 
-static void *thread_pointer(void)
-{
-	void *tp;
-	__asm__("mov %%fs:0, %0" : "=r"(tp)); /* tcbhead_t.tcb points to itself */
-	return tp;
-}
-
 static struct rseq *rseq_area(void)
 {
-	return (struct rseq *)((char *)thread_pointer() + __rseq_offset);
+	return (struct rseq *)((char *)nuwa_thread_pointer() + __rseq_offset);
 }
 
 void tls_save(struct tls_state *t)

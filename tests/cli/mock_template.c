@@ -56,8 +56,17 @@ void nuwa_log(int level, const char *fmt, ...)
 /* fdremap's registry of libnuwa's own descriptors: checked by the tests
  * through MOCK_OWN lines in status (every own fd must be open). */
 static unsigned char own[4096];
-void fdremap_own_fd(int fd) { if (fd >= 0 && fd < 4096) own[fd] = 1; }
-void fdremap_forget_own_fd(int fd) { if (fd >= 0 && fd < 4096) own[fd] = 0; }
+int nuwa_own_fd(int fd) { if (fd >= 0 && fd < 4096) own[fd] = 1; return fd; }
+void nuwa_own_fd_forget(int fd) { if (fd >= 0 && fd < 4096) own[fd] = 0; }
+void nuwa_own_fd_drop(int fd) { if (fd >= 0) { nuwa_own_fd_forget(fd); close(fd); } }
+int nuwa_fd_high(int fd)
+{
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, 900);
+	if (hi < 0)
+		return fd;
+	close(fd);
+	return hi;
+}
 
 static int spawned, spawn_fail_after = -1;
 static pid_t kids[4096];
