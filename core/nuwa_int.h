@@ -139,7 +139,7 @@ int   tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen); 
 /* status text for `nuwa status` (core/status.c); returns the length needed */
 size_t nuwa_status_text(char *buf, size_t len, int json);
 
-/* control socket (core/ctlsock.c); polled by the control thread's loop */
+/* control socket (ctl/ctlsock.c); polled by the control thread's loop */
 int  ctlsock_init(void);                            /* 0 or -errno */
 int  ctlsock_pollfds(struct pollfd *pfd, int max);  /* fds to watch, returns count */
 void ctlsock_dispatch(const struct pollfd *pfd, int n);

@@ -1,4 +1,4 @@
-/* mock_template — the control socket (core/ctlsock.c, ctl_serve.c, ...)
+/* mock_template — the control socket (ctl/ctlsock.c, ctl_serve.c, ...)
  * linked with a stand-in for the core, so that the socket, the protocol and
  * the `nuwa` command can be tested on their own, with real processes and
  * real sockets, independently of freezing threads.

@@ -1,5 +1,5 @@
 /* ctlsock.h — what the control thread needs beyond nuwa_int.h to drive the
- * control socket (core/ctlsock.c, core/ctl_serve.c).  Everything here runs on
+ * control socket (ctl/ctlsock.c, ctl/ctl_serve.c).  Everything here runs on
  * libnuwa's control thread only: no locking. */
 #ifndef NUWA_CTLSOCK_H
 #define NUWA_CTLSOCK_H

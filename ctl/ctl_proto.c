@@ -268,7 +268,7 @@ const char *ctl_type_name(unsigned type)
 }
 
 /* Same order as enum nuwa_state / enum nuwa_mode in core/nuwa_int.h
- * (checked by static assertions in core/ctl_serve.c). */
+ * (checked by static assertions in ctl/ctl_serve.c). */
 const char *ctl_state_name(unsigned state)
 {
 	static const char *const n[] = { "running", "freezing", "template" };

@@ -4,7 +4,7 @@
  * Runs on an application thread of the caller (a launcher process with
  * libnuwa loaded), so it uses the ordinary libc calls: a wait in poll() is
  * then an idle freeze point like any other, should the launcher itself be
- * frozen meanwhile.  Protocol: core/ctl_proto.h; socket path: ctl_rundir.h. */
+ * frozen meanwhile.  Protocol: ctl/ctl_proto.h; socket path: ctl_rundir.h. */
 #define NUWA_BUILDING_LIBNUWA 1
 #include <errno.h>
 #include <poll.h>

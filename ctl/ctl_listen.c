@@ -1,5 +1,5 @@
 /* The control socket itself: DIR/PID.sock in the private runtime directory
- * (core/ctl_rundir.c), made at start-up and again in every spawned child,
+ * (ctl/ctl_rundir.c), made at start-up and again in every spawned child,
  * removed when the process exits normally or is stopped.
  *
  * libnuwa's descriptors are moved to high numbers (out of the way of
