@@ -14,7 +14,6 @@
 #pragma weak fdremap_after_app_fork
 
 int nuwa_inert;
-extern void *nuwa_main_tcb;
 static volatile int init_done;
 static nuwa_lock_t init_lock;
 

@@ -152,9 +152,6 @@ void ctlsock_before_exec(void);                     /* exec*: remove the socket 
 void hooks_run_constructors(void);
 void hooks_run_final_constructors(void);
 
-/* ---- lock owner repair (tls/owner.c), slow paths only ---- */
-int mutex_repair_owner(pthread_mutex_t *m);
 void sync_enter_resumed_child(void);   /* interpose/sync.c: locks repair first */
-int rwlock_repair_writer(pthread_rwlock_t *rw);
 
 #endif

@@ -7,6 +7,7 @@
 #include <semaphore.h>
 
 #include "nuwa_int.h"
+#include "tls.h"
 
 REAL_DECL(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *));
 REAL_DECL(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *));

@@ -21,7 +21,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "freeze.h"
+#include "sys.h"
+#include "tls.h"
 
 #ifndef RSEQ_SIG
 #define RSEQ_SIG 0x53053053

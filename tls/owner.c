@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "freeze.h"
+#include "tls.h"
 
 #define MUTEX_KIND_ROBUST 16     /* PTHREAD_MUTEX_ROBUST_NORMAL_NP */
 #define MUTEX_KIND_PI 32         /* PTHREAD_MUTEX_PRIO_INHERIT_NP */

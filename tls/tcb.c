@@ -11,7 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "freeze.h"
+#include "sys.h"
+#include "tls.h"
 
 #define TCB_SCAN_BYTES 4096
 
