@@ -14,17 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
 
 #pragma weak fdremap_prepare
 #pragma weak fdremap_finish
-#pragma weak ctlsock_init
-#pragma weak ctlsock_pollfds
-#pragma weak ctlsock_dispatch
-#pragma weak ctlsock_child_exited
-#pragma weak ctlsock_after_spawn
-#pragma weak ctlsock_after_app_fork
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -108,8 +103,7 @@ static void kid_reap(int i)
 	nuwa_own_fd_drop(kids[i].pidfd);
 	pid_t pid = kids[i].pid;
 	kids[i] = kids[--nkids];
-	if (ctlsock_child_exited)
-		ctlsock_child_exited(pid, status);
+	ctlsock_child_exited(pid, status);
 }
 
 static void api_complete(struct api_req *req, int result)
@@ -142,10 +136,6 @@ void control_child_reinit(void)
 		api_current = NULL;
 	}
 
-	/* Before the threads resume: the program must never see its
-	 * descriptor table change under it. */
-	if (ctlsock_after_spawn)
-		ctlsock_after_spawn();
 }
 
 /* Freeze, fork n children, resume everybody.  Returns the number of
@@ -214,7 +204,7 @@ static int do_clone(int n, pid_t *pids, int for_api, int timeout_ms, int *is_chi
 
 /* ---- template mode ---- */
 
-int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
+static int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 {
 	int r = freeze_all(timeout_ms, err, errlen);
 	if (r < 0)
@@ -228,21 +218,18 @@ int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 	return 0;
 }
 
-pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg, int *pidfd)
+static pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg)
 {
 	if (nuwa_state != NUWA_STATE_TEMPLATE)
 		return -EINVAL;
 	int fd = -1;
 	pid_t pid = freeze_fork_child_with(stdio, child_fn, arg, &fd);
-	if (pid > 0) {
+	if (pid > 0)
 		kid_add(pid, fd);
-		if (pidfd)
-			*pidfd = nkids ? kids[nkids - 1].pidfd : -1;
-	}
 	return pid;
 }
 
-int tmpl_thaw(void)
+static int tmpl_thaw(void)
 {
 	if (nuwa_state != NUWA_STATE_TEMPLATE)
 		return -EINVAL;
@@ -260,7 +247,7 @@ int tmpl_thaw(void)
 /* Snapshot mode: a child keeps the frozen image as the template; this
  * process goes on at once.  Returns the template's pid, 0 in the template
  * itself, or -errno with err filled. */
-pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
+static pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 {
 	int r = freeze_all(timeout_ms, err, errlen);
 	if (r == 0 && fdremap_prepare && (r = fdremap_prepare(err, errlen)) < 0)
@@ -285,7 +272,7 @@ pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 
 /* Clone mode through the control socket: n children, everybody resumes.
  * Returns n, 0 in each child, or -errno. */
-int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen)
+static int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen)
 {
 	int is_child;
 	int r = do_clone(n, pids, 0, timeout_ms, &is_child);
@@ -295,6 +282,38 @@ int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen)
 		snprintf(err, errlen, "%s (details in the process's log)", strerror(-r));
 	return r;
 }
+
+static void ctl_info(struct ctl_info *out)
+{
+	*out = (struct ctl_info){ .state = nuwa_state, .mode = nuwa_cfg.mode,
+	                          .clones = nuwa_cfg.clones, .timeout_ms = nuwa_cfg.timeout_ms };
+}
+
+/* The template exits without running the program's atexit handlers: its
+ * threads are frozen and may hold any lock those handlers would take. */
+__attribute__((noreturn)) static void tmpl_stop(int status)
+{
+	sys_exit_group(status);
+	__builtin_unreachable();
+}
+
+_Static_assert((int)NUWA_STATE_RUNNING == CTL_STATE_RUNNING &&
+               (int)NUWA_STATE_FREEZING == CTL_STATE_FREEZING &&
+               (int)NUWA_STATE_TEMPLATE == CTL_STATE_TEMPLATE, "state values");
+_Static_assert((int)NUWA_MODE_CLONE == CTL_MODE_CLONE && (int)NUWA_MODE_TEMPLATE ==
+               CTL_MODE_TEMPLATE && (int)NUWA_MODE_SNAPSHOT == CTL_MODE_SNAPSHOT, "modes");
+
+/* What the control socket may ask of this process (ctl/ctlsock.h). */
+static const struct ctl_core_ops nuwa_ctl_ops = {
+	.info = ctl_info,
+	.freeze = tmpl_freeze,
+	.spawn = tmpl_spawn,
+	.thaw = tmpl_thaw,
+	.stop = tmpl_stop,
+	.snapshot = tmpl_snapshot,
+	.clone = tmpl_clone,
+	.status = nuwa_status_text,
+};
 
 /* NUWA_FREEZE_ON_IDLE_MS: trigger once, the first time every thread has
  * stayed idle at a freeze point for that long (sampled). */
@@ -411,8 +430,7 @@ static void *control_main(void *arg)
 		for (int i = 0; i < nkids; i++)
 			pfd[n++] = (struct pollfd){ .fd = kids[i].pidfd, .events = POLLIN };
 		int nk = nkids, nc = 0;
-		if (ctlsock_pollfds)
-			nc = ctlsock_pollfds(pfd + n, 64);
+		nc = ctlsock_pollfds(pfd + n, 64);
 		int tmo = idle_poll_timeout_ms();
 		long pr = sys_ppoll(pfd, n + nc, tmo < 0 ? NULL : NUWA_MS_TS(tmo));
 		idle_check();
@@ -425,7 +443,7 @@ static void *control_main(void *arg)
 		for (int i = nk; i >= 1; i--)
 			if (pfd[i].revents)
 				kid_reap(i - 1);
-		if (nc && ctlsock_dispatch)
+		if (nc)
 			ctlsock_dispatch(pfd + n, nc);
 	}
 	return NULL;
@@ -457,8 +475,7 @@ void control_start(void)
 		return;
 	}
 	wake_fd = own_fd(e);
-	if (ctlsock_init)
-		ctlsock_init();
+	ctlsock_init(&nuwa_ctl_ops);
 	start_thread();
 }
 
@@ -478,8 +495,7 @@ void control_after_app_fork(void)
 			sys_close(e);
 		}
 	}
-	if (ctlsock_after_app_fork)
-		ctlsock_after_app_fork();
+	ctlsock_after_app_fork();
 	start_thread();
 }
 

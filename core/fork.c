@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
 
@@ -257,6 +258,9 @@ static void child_control_resume(void)
 	/* Our own eventfd first, then open the trigger: a trigger that hits
 	 * this child now must wake this control thread, not the parent's. */
 	control_child_reinit();
+	/* Before the threads resume: the program must never see its
+	 * descriptor table change under it. */
+	ctlsock_after_spawn(fork_stdio);
 	nuwa_signals_block_for_control();
 	if (fork_stay_frozen) {
 		/* snapshot: this child keeps the frozen image and serves spawns */

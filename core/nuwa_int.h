@@ -123,30 +123,8 @@ void control_after_app_fork(void);
 /* ---- template mode (issue 4), control thread only ---------------------------- */
 enum nuwa_state { NUWA_STATE_RUNNING, NUWA_STATE_FREEZING, NUWA_STATE_TEMPLATE };
 extern volatile int nuwa_state;
-/* running -> template: freeze every thread and keep them parked. */
-int   tmpl_freeze(int timeout_ms, char *err, size_t errlen);
-/* Fork one child of the template.  stdio: 3 descriptors to install as 0,1,2 in
- * the child, or NULL.  child_fn(arg) runs in the child, on its control thread,
- * after every thread has resumed (used for --call).  Returns the pid (>0) and a
- * pidfd in *pidfd, or -errno. */
-pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg, int *pidfd);
-int   tmpl_thaw(void);    /* template -> running, exactly as before */
-/* In the child, tmpl_spawn returns 0 (on the child's control thread, after
- * its threads resumed).  *pidfd stays libnuwa's: do not close it. */
-pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen); /* 0 in the template */
-int   tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen); /* 0 in children */
-
 /* status text for `nuwa status` (core/status.c); returns the length needed */
 size_t nuwa_status_text(char *buf, size_t len, int json);
-
-/* control socket (ctl/ctlsock.c); polled by the control thread's loop */
-int  ctlsock_init(void);                            /* 0 or -errno */
-int  ctlsock_pollfds(struct pollfd *pfd, int max);  /* fds to watch, returns count */
-void ctlsock_dispatch(const struct pollfd *pfd, int n);
-void ctlsock_child_exited(pid_t pid, int wstatus);  /* a spawned child was reaped */
-void ctlsock_after_spawn(void);                     /* in a new child: own socket */
-void ctlsock_after_app_fork(void);                  /* child of the program's fork() */
-void ctlsock_before_exec(void);                     /* exec*: remove the socket file */
 
 /* child hooks registered through nuwa.h */
 void hooks_run_constructors(void);

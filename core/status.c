@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
 
@@ -31,6 +32,13 @@ static void put(struct out *o, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		o->off += (size_t)n;
+}
+
+/* The control socket's own part: its path, the children spawned through it. */
+static void put_ctlsock(struct out *o, int json)
+{
+	size_t room = o->off < o->len ? o->len - o->off : 0;
+	o->off += ctlsock_describe(room ? o->buf + o->off : NULL, room, json);
 }
 
 static void comm_of(pid_t tid, char *name, size_t len)
@@ -117,11 +125,14 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 	pid_t kids[1024];
 	int nk = control_children(kids, 1024);
 	if (json) {
-		put(&o, "],\"children\":[");
+		put(&o, "],");
+		put_ctlsock(&o, 1);
+		put(&o, ",\"children\":[");
 		for (int i = 0; i < nk; i++)
 			put(&o, "%s%d", i ? "," : "", kids[i]);
 		put(&o, "]}\n");
 	} else {
+		put_ctlsock(&o, 0);
 		put(&o, "children %d", nk);
 		for (int i = 0; i < nk; i++)
 			put(&o, " %d", kids[i]);

@@ -134,8 +134,11 @@ out:
 	return r;
 }
 
-int ctlsock_init(void)
+const struct ctl_core_ops *ctl_ops;
+
+int ctlsock_init(const struct ctl_core_ops *ops)
 {
+	ctl_ops = ops;
 	if (initialised)
 		return ctl_listen_fd >= 0 ? 0 : -EALREADY;
 	initialised = 1;
@@ -195,12 +198,12 @@ void ctl_forget_child_socket(pid_t pid)
 
 /* ---- new child, process exit -------------------------------------------------- */
 
-void ctlsock_after_spawn(void)
+void ctlsock_after_spawn(const int *keep)
 {
 	/* Everything here was the template's.  Only close: shutdown() would act
 	 * on the open file descriptions the template still uses. */
 	int had = ctl_listen_fd >= 0;   /* else the parent already said why not */
-	ctl_forget_all();
+	ctl_forget_all(keep);
 	nuwa_own_fd_drop(ctl_listen_fd);
 	ctl_listen_fd = -1;
 	sock_path[0] = 0;        /* the template's file: not ours to remove */
@@ -242,7 +245,7 @@ static int listen_pending;
 void ctlsock_after_app_fork(void)
 {
 	int had = ctl_listen_fd >= 0;
-	ctl_forget_all();
+	ctl_forget_all(NULL);
 	nuwa_own_fd_drop(ctl_listen_fd);
 	ctl_listen_fd = -1;
 	sock_path[0] = 0;
@@ -282,5 +285,5 @@ void ctl_exit_process(int status)
 		sys_ppoll(pfd, (unsigned)n, NUWA_MS_TS((int)left));
 	}
 	unlink_socket();
-	_exit(status);
+	ctl_ops->stop(status);
 }

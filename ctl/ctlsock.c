@@ -33,11 +33,10 @@
 struct ctl_conn ctl_conns[CTL_MAX_CONN];
 struct ctl_child ctl_children[CTL_MAX_CHILDREN];
 pid_t ctl_template_pid;
-const int *ctl_lent_stdio;
 static unsigned next_serial;
 
-/* Exit statuses of children reaped while tmpl_spawn() was still running
- * (before the spawn could be recorded); cleared before each tmpl_spawn()
+/* Exit statuses of children reaped while a spawn was still running
+ * (before the spawn could be recorded); cleared before each spawn
  * so that a recycled pid never matches an old entry. */
 static struct { pid_t pid; int wstatus; } unclaimed[16];
 static unsigned unclaimed_next;
@@ -490,7 +489,7 @@ void ctl_tables_init(void)
 }
 
 /* In a new child: the connections and children were the template's. */
-void ctl_forget_all(void)
+void ctl_forget_all(const int *keep)
 {
 	for (int j = 0; j < CTL_MAX_CHILDREN; j++)
 		ctl_children[j] = (struct ctl_child){ .conn = -1 };
@@ -498,15 +497,13 @@ void ctl_forget_all(void)
 		struct ctl_conn *c = &ctl_conns[i];
 		/* The stdio being handed to this very child stays open for the
 		 * core to install; it is no longer ours to track. */
-		for (int k = 0; ctl_lent_stdio && c->fd >= 0 && k < c->nfds; k++)
-			if (c->fds[k] == ctl_lent_stdio[0] || c->fds[k] == ctl_lent_stdio[1] ||
-			    c->fds[k] == ctl_lent_stdio[2]) {
+		for (int k = 0; keep && c->fd >= 0 && k < c->nfds; k++)
+			if (c->fds[k] == keep[0] || c->fds[k] == keep[1] || c->fds[k] == keep[2]) {
 				nuwa_own_fd_forget(c->fds[k]);
 				c->fds[k] = -1;
 			}
 		ctl_conn_close(c);
 	}
-	ctl_lent_stdio = NULL;
 	ctl_unclaimed_clear();
 	ctl_template_pid = 0;
 }
@@ -534,7 +531,7 @@ size_t ctlsock_describe(char *buf, size_t len, int json)
 			else
 				OUT("%c", *p);
 		}
-		OUT("\",\"spawned\":[");
+		OUT("\",\"spawned_children\":[");
 		int first = 1;
 		for (int i = 0; i < CTL_MAX_CHILDREN; i++) {
 			struct ctl_child *ch = &ctl_children[i];

@@ -53,18 +53,16 @@ void ctl_flush(struct ctl_conn *c);
 
 /* Children spawned through the socket. */
 struct ctl_child *ctl_child_add(pid_t pid, struct ctl_conn *c);
-/* Descriptors handed to tmpl_spawn() as the child's stdio: the child's
- * ctlsock_after_spawn() must leave them open (the core installs them as
- * 0, 1, 2 after it, and closes them). */
-extern const int *ctl_lent_stdio;
 struct ctl_child *ctl_child_find(pid_t pid);
-void ctl_unclaimed_clear(void);   /* before each tmpl_spawn() */
+void ctl_unclaimed_clear(void);   /* before each spawn */
 int ctl_children_free(void);
 int ctl_children_live(void);
 int ctl_conn_index(const struct ctl_conn *c);
 
 /* One complete, framed request (ctl_serve.c). */
 void ctl_handle(struct ctl_conn *c, const struct ctl_msg *m);
+
+extern const struct ctl_core_ops *ctl_ops;   /* from ctlsock_init() */
 
 /* `nuwa stop`: flush every reply, remove the socket, exit the process. */
 void ctl_exit_process(int status) __attribute__((noreturn));
@@ -78,7 +76,7 @@ int  ctl_wait_socket(pid_t pid, int timeout_ms);  /* until DIR/PID.sock answers 
 
 /* ctlsock.c */
 void ctl_tables_init(void);
-void ctl_forget_all(void);
+void ctl_forget_all(const int *keep);
 void ctl_conn_close(struct ctl_conn *c);
 
 #endif
