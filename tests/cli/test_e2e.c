@@ -455,3 +455,38 @@ Test(e2e, no_socket_left_by_killed_processes)
 	n = wait_sockets(0, 20000);
 	CHECK(n == 0, "%d sockets left after the template under nuwa run was killed", n);
 }
+
+/* A program that changed its uid after start makes its children's control
+ * sockets in the runtime directory of the uid it has then (/tmp/nuwa-EUID),
+ * where `nuwa` finds them by pid; the template removes a dead child's. */
+Test(e2e, uid_changed_after_start)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to change uid (CI runs as root)");
+	dir = ct_setup();
+	const char *argv[] = { ct_path("NUWA_CLI"), "run", "--log", "info", "--lib",
+	                       ct_path("NUWA_LIB"), "--", ct_path("NUWA_UID_DROP"), NULL };
+	ct_start(&prog, argv, NULL, 1);
+	CHECK(ct_expect(&prog, "dropped ", 10000), "no uid drop");
+	char p[32];
+	snprintf(p, sizeof p, "%d", prog.pid);
+	ct_nuwa(&o, 20000, "freeze", p, NULL);
+	CHECK(o.code == 0, "freeze: %s", o.err);
+	pid_t k = spawn_one(p);
+	char sock[128];
+	snprintf(sock, sizeof sock, "/tmp/nuwa-65534/%d.sock", k);
+	struct stat st;
+	long long deadline = ct_now_ms() + 10000;
+	while (lstat(sock, &st) < 0 && ct_now_ms() < deadline)
+		ct_sleep_ms(10);
+	CHECK(lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == 65534,
+	      "no socket of uid 65534 at %s", sock);
+	char kp[32];
+	snprintf(kp, sizeof kp, "%d", k);
+	expect_state(kp, "running");
+	kill(k, SIGKILL);
+	while (lstat(sock, &st) == 0 && ct_now_ms() < deadline + 10000)
+		ct_sleep_ms(10);
+	CHECK(lstat(sock, &st) < 0, "the dead child's socket %s is left", sock);
+	expect_state(p, "template");
+}
