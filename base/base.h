@@ -128,4 +128,28 @@ void nuwa_own_fd_drop(int fd);   /* forget and close; ignores -1 */
 int  nuwa_is_own_fd(int fd);     /* lock-free, for close() */
 int  nuwa_own_fds(int *out, int max);
 
+/* ---- the children libnuwa made (children.c) ------------------------------------------ */
+#define NUWA_MAX_CHILDREN 4096
+enum nuwa_child_kind {
+	NUWA_CHILD_CLONE,        /* a clone (trigger, or clone mode over the socket) */
+	NUWA_CHILD_SPAWN,        /* spawned from this template */
+	NUWA_CHILD_TEMPLATE,     /* snapshot mode: the child holding the frozen image */
+	NUWA_CHILD_APP,          /* nuwa_clone(): the program's, never reaped by libnuwa */
+};
+struct nuwa_child {
+	pid_t pid;
+	int pidfd;               /* libnuwa's own descriptor */
+	int kind;                /* enum nuwa_child_kind */
+	int waiter;              /* control socket: the connection waiting for it, or -1 */
+	unsigned waiter_serial;  /* ... and that connection's serial */
+};
+struct nuwa_child *nuwa_child_add(pid_t pid, int pidfd, int kind); /* NULL: table full */
+struct nuwa_child *nuwa_child_find(pid_t pid);
+int  nuwa_children_n(void);
+struct nuwa_child *nuwa_child_at(int i);     /* 0 <= i < nuwa_children_n() */
+int  nuwa_children_count(int kind);          /* of one kind, -1: all */
+void nuwa_child_remove(struct nuwa_child *c);/* closes its pidfd; entries move */
+void nuwa_children_prune(void);              /* the program's, once gone */
+void nuwa_children_forget(void);             /* in a new process */
+
 #endif

@@ -24,7 +24,6 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-#define MAX_KIDS 1024
 
 /* A request from an application thread (include/nuwa.h), answered by the
  * control thread.  The waiting thread is parked with the others, so in a
@@ -48,8 +47,6 @@ static struct api_req *api_current;
 /* nuwa_freeze() of a thawed template: answered once the thaw's reply is on
  * its socket, or a program that exits at once would cut it off. */
 static struct api_req *api_thawed;
-static struct kid { pid_t pid; int pidfd; } kids[MAX_KIDS];
-static int nkids;
 
 REAL_DECL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *));
 
@@ -76,34 +73,27 @@ void control_note_handover(void)
 	wake_control();
 }
 
-static void kid_add(pid_t pid, int pidfd)
-{
-	if (nkids == MAX_KIDS) {
-		/* still reaped: the kernel autoreaps nothing with exit_signal 0,
-		 * so keep waiting for the oldest one by pid instead */
-		nuwa_warn("more than %d live children: child %d not tracked", MAX_KIDS, pid);
-		sys_close(pidfd);
-		return;
-	}
-	kids[nkids].pid = pid;
-	kids[nkids].pidfd = own_fd(pidfd);
-	nkids++;
-}
-
-static void kid_reap(int i)
+/* A child's pidfd is readable: it has exited; reap it.  (The program's own
+ * children, from nuwa_clone, have no pidfd here: they are its to wait for.) */
+static void kid_exited(struct nuwa_child *c)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
-	if (sys_waitid(P_PIDFD, kids[i].pidfd, &si, WEXITED | WNOHANG | __WALL) < 0 ||
-	    si.si_pid == 0)
+	if (sys_waitid(P_PIDFD, c->pidfd, &si, WEXITED | WNOHANG | __WALL) < 0 || si.si_pid == 0)
 		return;
 	int status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
 	                                      : (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
-	nuwa_debug("child %d exited, status 0x%x", kids[i].pid, status);
-	nuwa_own_fd_drop(kids[i].pidfd);
-	pid_t pid = kids[i].pid;
-	kids[i] = kids[--nkids];
-	ctlsock_child_exited(pid, status);
+	nuwa_debug("child %d exited, status 0x%x", c->pid, status);
+	ctlsock_child_exited(c, status);
+	nuwa_child_remove(c);
+}
+
+/* The descriptor table, at freeze time.  The program's own children that
+ * are gone no longer count as libnuwa's (fdremap asks the list). */
+static int snapshot_fds(char *err, size_t errlen)
+{
+	nuwa_children_prune();
+	return fdremap_prepare(err, errlen);
 }
 
 static void api_complete(struct api_req *req, int result)
@@ -117,10 +107,7 @@ static void api_complete(struct api_req *req, int result)
 void control_child_reinit(void)
 {
 	control_tid = (pid_t)sys_gettid();
-	for (int i = 0; i < nkids; i++) {
-		nuwa_own_fd_drop(kids[i].pidfd);
-	}
-	nkids = 0;
+	nuwa_children_forget();
 	/* The eventfd is shared with the parent: a trigger there must not
 	 * wake us.  Same number, new object. */
 	int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -152,7 +139,7 @@ static int do_clone(int n, pid_t *pids, int for_api, int timeout_ms, int *is_chi
 		return r;
 	}
 	struct timespec t1 = ts_now(CLOCK_MONOTONIC);
-	if (fdremap_prepare && (r = fdremap_prepare(err, sizeof err)) < 0) {
+	if ((r = snapshot_fds(err, sizeof err)) < 0) {
 		nuwa_err("freeze failed: descriptors: %s", err);
 		freeze_release();
 		return r;
@@ -179,10 +166,12 @@ static int do_clone(int n, pid_t *pids, int for_api, int timeout_ms, int *is_chi
 				nuwa_err("fork failed: %s", strerror(-pid));
 			break;
 		}
-		if (for_api)
+		if (for_api) {
+			/* the program's child: no descriptor of ours stays behind */
 			sys_close(pidfd);
-		else
-			kid_add(pid, pidfd);
+			pidfd = -1;
+		}
+		nuwa_child_add(pid, pidfd, for_api ? NUWA_CHILD_APP : NUWA_CHILD_CLONE);
 		if (pids)
 			pids[made] = pid;
 		made++;
@@ -209,7 +198,7 @@ static int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 	int r = freeze_all(timeout_ms, err, errlen);
 	if (r < 0)
 		return r;
-	if (fdremap_prepare && (r = fdremap_prepare(err, errlen)) < 0) {
+	if ((r = snapshot_fds(err, errlen)) < 0) {
 		freeze_release();
 		return r;
 	}
@@ -225,7 +214,7 @@ static pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg)
 	int fd = -1;
 	pid_t pid = freeze_fork_child_with(stdio, child_fn, arg, &fd);
 	if (pid > 0)
-		kid_add(pid, fd);
+		nuwa_child_add(pid, fd, NUWA_CHILD_SPAWN);
 	return pid;
 }
 
@@ -250,7 +239,7 @@ static int tmpl_thaw(void)
 static pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 {
 	int r = freeze_all(timeout_ms, err, errlen);
-	if (r == 0 && fdremap_prepare && (r = fdremap_prepare(err, errlen)) < 0)
+	if (r == 0 && (r = snapshot_fds(err, errlen)) < 0)
 		freeze_release();
 	if (r < 0)
 		return r;
@@ -259,7 +248,7 @@ static pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 	if (pid == 0)
 		return 0; /* we are the template now */
 	if (pid > 0)
-		kid_add(pid, pidfd);
+		nuwa_child_add(pid, pidfd, NUWA_CHILD_TEMPLATE);
 	if (fdremap_finish)
 		fdremap_finish();
 	freeze_release();
@@ -424,13 +413,13 @@ static void *control_main(void *arg)
 			api_complete(api_thawed, 0);
 			api_thawed = NULL;
 		}
-		struct pollfd pfd[1 + MAX_KIDS + 64];
+		struct pollfd pfd[1 + NUWA_MAX_CHILDREN + CTLSOCK_MAX_POLLFDS];
 		int n = 0;
 		pfd[n++] = (struct pollfd){ .fd = wake_fd, .events = POLLIN };
-		for (int i = 0; i < nkids; i++)
-			pfd[n++] = (struct pollfd){ .fd = kids[i].pidfd, .events = POLLIN };
-		int nk = nkids, nc = 0;
-		nc = ctlsock_pollfds(pfd + n, 64);
+		int nk = nuwa_children_n(), nc = 0;
+		for (int i = 0; i < nk; i++)   /* a negative fd is ignored by poll */
+			pfd[n++] = (struct pollfd){ .fd = nuwa_child_at(i)->pidfd, .events = POLLIN };
+		nc = ctlsock_pollfds(pfd + n, CTLSOCK_MAX_POLLFDS);
 		int tmo = idle_poll_timeout_ms();
 		long pr = sys_ppoll(pfd, n + nc, tmo < 0 ? NULL : NUWA_MS_TS(tmo));
 		idle_check();
@@ -442,7 +431,7 @@ static void *control_main(void *arg)
 		}
 		for (int i = nk; i >= 1; i--)
 			if (pfd[i].revents)
-				kid_reap(i - 1);
+				kid_exited(nuwa_child_at(i - 1));
 		if (nc)
 			ctlsock_dispatch(pfd + n, nc);
 	}
@@ -483,7 +472,7 @@ void control_start(void)
 void control_after_app_fork(void)
 {
 	control_running = 0;
-	nkids = 0;
+	nuwa_children_forget();
 	api_pending = NULL;
 	api_current = NULL;
 	api_thawed = NULL;
@@ -544,13 +533,4 @@ int control_request_freeze(void)
 {
 	struct api_req req = { .kind = API_FREEZE };
 	return api_post(&req);
-}
-
-/* Live children made by this process (status). */
-int control_children(pid_t *pids, int max)
-{
-	int n = nkids < max ? nkids : max;
-	for (int i = 0; i < n; i++)
-		pids[i] = kids[i].pid;
-	return n;
 }

@@ -60,8 +60,6 @@ static void thread_line(struct out *o, int json, int first, pid_t tid, const cha
 		put(o, "  thread %d %-16s %s\n", tid, name, doing);
 }
 
-extern int control_children(pid_t *pids, int max); /* control.c */
-
 size_t nuwa_status_text(char *buf, size_t len, int json)
 {
 	struct out o = { buf, len, 0 };
@@ -122,8 +120,12 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 		first = 0;
 	}
 
+	/* the children libnuwa reaps (not the program's own, from nuwa_clone) */
 	pid_t kids[1024];
-	int nk = control_children(kids, 1024);
+	int nk = 0;
+	for (int i = 0; i < nuwa_children_n() && nk < 1024; i++)
+		if (nuwa_child_at(i)->kind != NUWA_CHILD_APP)
+			kids[nk++] = nuwa_child_at(i)->pid;
 	if (json) {
 		put(&o, "],");
 		put_ctlsock(&o, 1);

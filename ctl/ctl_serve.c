@@ -32,12 +32,11 @@ static struct ctl_info info(void)
 
 static int live_template_pid(void)
 {
-	/* The core reports the snapshot child's death through
-	 * ctlsock_child_exited(); kill(0) also covers a child that was not
-	 * ours to reap. */
-	if (ctl_template_pid > 0 && kill(ctl_template_pid, 0) < 0 && errno == ESRCH)
-		ctl_template_pid = 0;
-	return ctl_template_pid;
+	/* the snapshot child, in the list until the core has reaped it */
+	for (int i = 0; i < nuwa_children_n(); i++)
+		if (nuwa_child_at(i)->kind == NUWA_CHILD_TEMPLATE)
+			return nuwa_child_at(i)->pid;
+	return 0;
 }
 
 static void reply_ok_simple(struct ctl_conn *c)
@@ -173,7 +172,6 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 	if (r == 0 && getpid() != me)
 		return;   /* snapshot: we are the template child; the requester is the parent's */
 	if (r > 0) {
-		ctl_template_pid = r;
 		if (ctl_wait_socket(r, 2000) < 0)
 			nuwa_warn("snapshot template %d: no control socket yet", r);
 	}
@@ -245,7 +243,6 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 	memcpy(stdio, c->fds, sizeof stdio);
 	uint32_t made = 0;
 	for (; made < count; made++) {
-		ctl_unclaimed_clear();
 		pid_t pid = ctl_ops->spawn(nstdio ? stdio : NULL, ncalls ? ffcall_plan_run : NULL,
 		                           NULL);
 		if (pid == 0)
@@ -269,7 +266,8 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 			ctl_reply_end(c, &b);
 		}
 		/* The SPAWNED reply is queued before a possible EXITED one. */
-		ctl_child_add(pid, wait ? c : NULL);
+		if (wait)
+			ctl_child_wait(pid, c);
 	}
 	struct ctl_buf b;
 	if (ctl_reply_begin(c, &b, CTL_REP_OK, 32) == 0) {
@@ -326,8 +324,8 @@ static void do_signal(struct ctl_conn *c, const struct ctl_msg *m)
 		return;
 	}
 	/* Only a child this very connection spawned and waits for. */
-	struct ctl_child *ch = ctl_child_find(pid);
-	if (!ch || ch->conn != ctl_conn_index(c) || ch->serial != c->serial) {
+	struct nuwa_child *ch = nuwa_child_find(pid);
+	if (!ch || ch->waiter != ctl_conn_index(c) || ch->waiter_serial != c->serial) {
 		ctl_reply_error(c, ESRCH, "signal: %d is not a child this request waits for", pid);
 		return;
 	}

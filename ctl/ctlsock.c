@@ -31,15 +31,7 @@
 #define EVICT_IDLE_MS 2000
 
 struct ctl_conn ctl_conns[CTL_MAX_CONN];
-struct ctl_child ctl_children[CTL_MAX_CHILDREN];
-pid_t ctl_template_pid;
 static unsigned next_serial;
-
-/* Exit statuses of children reaped while a spawn was still running
- * (before the spawn could be recorded); cleared before each spawn
- * so that a recycled pid never matches an old entry. */
-static struct { pid_t pid; int wstatus; } unclaimed[16];
-static unsigned unclaimed_next;
 
 /* ---- connections ------------------------------------------------------------ */
 
@@ -66,10 +58,10 @@ void ctl_conn_close(struct ctl_conn *c)
 	c->closing = 0;
 	/* Its children keep running; nobody waits for them any more. */
 	int idx = ctl_conn_index(c);
-	for (int i = 0; i < CTL_MAX_CHILDREN; i++) {
-		struct ctl_child *ch = &ctl_children[i];
-		if (ch->pid && ch->conn == idx && ch->serial == c->serial)
-			ch->conn = -1;
+	for (int i = 0; i < nuwa_children_n(); i++) {
+		struct nuwa_child *ch = nuwa_child_at(i);
+		if (ch->waiter == idx && ch->waiter_serial == c->serial)
+			ch->waiter = -1;
 	}
 	c->waited = 0;
 }
@@ -394,105 +386,58 @@ void ctlsock_dispatch(const struct pollfd *pfd, int n)
 }
 
 /* ---- children ------------------------------------------------------------- */
-
-struct ctl_child *ctl_child_find(pid_t pid)
-{
-	for (int i = 0; i < CTL_MAX_CHILDREN; i++)
-		if (ctl_children[i].pid == pid && pid > 0)
-			return &ctl_children[i];
-	return NULL;
-}
+/* The children are the core's list (base/children.c): an entry exists from
+ * the spawn until the core has reaped the child and told us so, on this
+ * same thread. */
 
 int ctl_children_free(void)
 {
-	int n = 0;
-	for (int i = 0; i < CTL_MAX_CHILDREN; i++)
-		n += ctl_children[i].pid == 0;
-	return n;
+	return NUWA_MAX_CHILDREN - nuwa_children_n();
 }
 
 int ctl_children_live(void)
 {
-	return CTL_MAX_CHILDREN - ctl_children_free();
+	return nuwa_children_count(NUWA_CHILD_SPAWN);
 }
 
-static void report_exit(struct ctl_child *ch, int wstatus);
-
-void ctl_unclaimed_clear(void)
+/* Connection c waits for child pid: it will be told the exit status. */
+void ctl_child_wait(pid_t pid, struct ctl_conn *c)
 {
-	memset(unclaimed, 0, sizeof unclaimed);
-}
-
-/* Remember a child spawned for connection c (c: a client waits for it). */
-struct ctl_child *ctl_child_add(pid_t pid, struct ctl_conn *c)
-{
-	struct ctl_child *ch = NULL;
-	for (int i = 0; i < CTL_MAX_CHILDREN && !ch; i++)
-		if (ctl_children[i].pid == 0)
-			ch = &ctl_children[i];
+	struct nuwa_child *ch = nuwa_child_find(pid);
 	if (!ch)
-		return NULL;   /* not remembered; it is still reaped by the core */
-	ch->pid = pid;
-	ch->conn = c ? ctl_conn_index(c) : -1;
-	ch->serial = c ? c->serial : 0;
-	if (c)
-		c->waited++;
-	/* Reaped before we got here? */
-	for (unsigned i = 0; i < sizeof unclaimed / sizeof unclaimed[0]; i++)
-		if (unclaimed[i].pid == pid) {
-			unclaimed[i].pid = 0;
-			report_exit(ch, unclaimed[i].wstatus);
-			return NULL;
-		}
-	return ch;
-}
-
-static void report_exit(struct ctl_child *ch, int wstatus)
-{
-	if (ch->conn >= 0) {
-		struct ctl_conn *c = &ctl_conns[ch->conn];
-		if (c->fd >= 0 && c->serial == ch->serial) {
-			struct ctl_buf b;
-			if (ctl_reply_begin(c, &b, CTL_REP_EXITED, 64) == 0) {
-				ctl_put_i32(&b, CTL_F_PID, ch->pid);
-				ctl_put_i32(&b, CTL_F_WSTATUS, wstatus);
-				ctl_reply_end(c, &b);
-			}
-			c->waited--;
-			ctl_flush(c);
-		}
-	}
-	*ch = (struct ctl_child){ .conn = -1 };
-}
-
-void ctlsock_child_exited(pid_t pid, int wstatus)
-{
-	if (pid == ctl_template_pid)
-		ctl_template_pid = 0;
-	ctl_forget_child_socket(pid);
-	struct ctl_child *ch = ctl_child_find(pid);
-	if (ch) {
-		report_exit(ch, wstatus);
 		return;
+	ch->waiter = ctl_conn_index(c);
+	ch->waiter_serial = c->serial;
+	c->waited++;
+}
+
+void ctlsock_child_exited(const struct nuwa_child *ch, int wstatus)
+{
+	ctl_forget_child_socket(ch->pid);
+	if (ch->waiter < 0)
+		return;
+	struct ctl_conn *c = &ctl_conns[ch->waiter];
+	if (c->fd < 0 || c->serial != ch->waiter_serial)
+		return;
+	struct ctl_buf b;
+	if (ctl_reply_begin(c, &b, CTL_REP_EXITED, 64) == 0) {
+		ctl_put_i32(&b, CTL_F_PID, ch->pid);
+		ctl_put_i32(&b, CTL_F_WSTATUS, wstatus);
+		ctl_reply_end(c, &b);
 	}
-	unclaimed[unclaimed_next].pid = pid;
-	unclaimed[unclaimed_next].wstatus = wstatus;
-	unclaimed_next = (unclaimed_next + 1) % (sizeof unclaimed / sizeof unclaimed[0]);
+	c->waited--;
+	ctl_flush(c);
 }
 
 void ctl_tables_init(void)
 {
 	for (int i = 0; i < CTL_MAX_CONN; i++)
 		ctl_conns[i].fd = -1;
-	for (int i = 0; i < CTL_MAX_CHILDREN; i++)
-		ctl_children[i] = (struct ctl_child){ .conn = -1 };
 }
 
 /* In a new child: the connections and children were the template's. */
 void ctl_forget_all(const int *keep)
 {
-	for (int j = 0; j < CTL_MAX_CHILDREN; j++)
-		ctl_children[j] = (struct ctl_child){ .conn = -1 };
 	for (int i = 0; i < CTL_MAX_CONN; i++) {
 		struct ctl_conn *c = &ctl_conns[i];
 		/* The stdio being handed to this very child stays open for the
@@ -504,8 +449,6 @@ void ctl_forget_all(const int *keep)
 			}
 		ctl_conn_close(c);
 	}
-	ctl_unclaimed_clear();
-	ctl_template_pid = 0;
 }
 
 /* ---- status ------------------------------------------------------------------- */
@@ -533,23 +476,23 @@ size_t ctlsock_describe(char *buf, size_t len, int json)
 		}
 		OUT("\",\"spawned_children\":[");
 		int first = 1;
-		for (int i = 0; i < CTL_MAX_CHILDREN; i++) {
-			struct ctl_child *ch = &ctl_children[i];
-			if (!ch->pid)
+		for (int i = 0; i < nuwa_children_n(); i++) {
+			struct nuwa_child *ch = nuwa_child_at(i);
+			if (ch->kind != NUWA_CHILD_SPAWN)
 				continue;
 			OUT("%s{\"pid\":%ld,\"waited\":%s}", first ? "" : ",", (long)ch->pid,
-			    ch->conn >= 0 ? "true" : "false");
+			    ch->waiter >= 0 ? "true" : "false");
 			first = 0;
 		}
 		OUT("]");
 	} else {
 		OUT("socket: %s\n", path[0] ? path : "(none)");
 		OUT("spawned children running: %d\n", ctl_children_live());
-		for (int i = 0; i < CTL_MAX_CHILDREN; i++) {
-			struct ctl_child *ch = &ctl_children[i];
-			if (ch->pid)
+		for (int i = 0; i < nuwa_children_n(); i++) {
+			struct nuwa_child *ch = nuwa_child_at(i);
+			if (ch->kind == NUWA_CHILD_SPAWN)
 				OUT("  child %ld%s\n", (long)ch->pid,
-				    ch->conn >= 0 ? " (a client waits for it)" : "");
+				    ch->waiter >= 0 ? " (a client waits for it)" : "");
 		}
 	}
 #undef OUT

@@ -56,7 +56,7 @@ struct ctl_core_ops {
 int  ctlsock_init(const struct ctl_core_ops *ops);
 int  ctlsock_pollfds(struct pollfd *pfd, int max);  /* fds to watch, returns count */
 void ctlsock_dispatch(const struct pollfd *pfd, int n);
-void ctlsock_child_exited(pid_t pid, int wstatus);  /* a spawned child was reaped */
+void ctlsock_child_exited(const struct nuwa_child *c, int wstatus); /* reaped */
 /* In a new child, before its threads resume: the connections and the
  * socket were the parent's; make this process's own.  keep: descriptors
  * received for the child's stdio that must stay open (NULL: none). */

@@ -103,7 +103,6 @@ struct fdr_snap {
 	struct fdr_desc *descs; int ndescs;
 	struct fdr_chan *chans; int nchans;
 	int kcmp_ok;
-	int valid_kids;         /* fdr_kids_before() is current */
 	pid_t pid;
 	int valid;
 };
@@ -145,10 +144,6 @@ int  fdr_hint_pipe(unsigned long ino);       /* 1 if made by the pipe wrapper */
 int  fdr_inherited(unsigned long ino);       /* present when libnuwa loaded */
 const char *fdr_hint_watch(int ifd, int wd, unsigned long ino, unsigned sdev, const char **err);
 void fdr_hints_prune(const struct fdr_snap *s);
-void fdr_clones_begin(void);                 /* children before the fork round */
-void fdr_clones_end(void);                   /* children made by libnuwa this round */
-int  fdr_is_clone(pid_t pid);
-int  fdr_kids_before(const pid_t **out);    /* children listed by fdr_clones_begin */
 
 /* ---- helpers ------------------------------------------------------------------ */
 int  fdr_place(struct fdr_snap *s, struct fdr_desc *d, int newfd); /* dup3 + flags */

@@ -49,8 +49,6 @@ int fdremap_prepare(char *err, size_t errlen)
 	struct fdr_snap *s = &fdr_snap;
 	if (s->valid)
 		fdremap_finish();
-	fdr_clones_begin();
-	s->valid_kids = 1;
 	int r = snap_take(s, err, errlen);
 	if (r < 0)
 		return r;
@@ -138,8 +136,7 @@ int fdremap_child_setup(void)
 	/* descriptors held for in-flight SCM_RIGHTS were sent again: drop ours */
 	for (int i = 0; i < s->nchans; i++)
 		fdr_msgs_close_fds(&s->chans[i]);
-	/* later freezes in this child start from a clean state; its copy of the
-	 * parent's hints about clones is pruned by the next fdr_clones_begin() */
+	/* later freezes in this child start from a clean state */
 	snap_drop(s);
 	return err;
 }
@@ -152,7 +149,6 @@ void fdremap_finish(void)
 	for (int i = 0; i < s->nchans; i++)
 		fdr_msgs_close_fds(&s->chans[i]);
 	snap_drop(s);
-	fdr_clones_end();
 }
 
 /* ---- introspection ---------------------------------------------------------- */

@@ -309,11 +309,6 @@ static int children_of(const pid_t *parents, int np, pid_t *out, int max)
 	return l.n;
 }
 
-int fdr_children(pid_t *out, int max)
-{
-	pid_t self = (pid_t)sys_getpid();
-	return children_of(&self, 1, out, max);
-}
 
 static void mark_ino(struct fdr_snap *s, unsigned long ino)
 {
@@ -379,26 +374,16 @@ void fdr_mark_foreign(struct fdr_snap *s)
 	pid_t *desc = fdr_alloc(&s->arena, MAXD * sizeof *desc), *lvl = fdr_alloc(&s->arena, MAXD * sizeof *lvl);
 	if (!desc || !lvl)
 		return;
-	int nd = 0, nl = 0, first = 1;
-	const pid_t *known;
-	int nknown = fdr_kids_before(&known);
-	while ((first || nl > 0) && nd < MAXD) {
+	int nd = 0, nl = 1;
+	lvl[0] = s->pid;
+	while (nl > 0 && nd < MAXD) {
 		pid_t kids[256];
-		int nk;
-		if (first && s->valid_kids) {
-			/* the first level was listed by fdr_clones_begin() a moment ago */
-			nk = nknown < 256 ? nknown : 256;
-			memcpy(kids, known, nk * sizeof *kids);
-		} else if (first) {
-			lvl[0] = s->pid;
-			nk = children_of(lvl, 1, kids, 256);
-		} else {
-			nk = children_of(lvl, nl, kids, 256);
-		}
-		first = 0;
+		int nk = children_of(lvl, nl, kids, 256);
 		nl = 0;
 		for (int i = 0; i < nk; i++)
-			if (!fdr_is_clone(kids[i]) && nd < MAXD) {
+			/* libnuwa's own children (base/children.c) are clones: one that
+			 * has not rebuilt its channels yet still holds ours */
+			if (!nuwa_child_find(kids[i]) && nd < MAXD) {
 				desc[nd++] = kids[i];
 				lvl[nl++] = kids[i];
 			}

@@ -43,8 +43,6 @@ static void mock_info(struct ctl_info *out)
 }
 
 static int spawned, spawn_fail_after = -1;
-static pid_t kids[4096];
-static int nkids;
 
 /* The own descriptors (base/ownfd.c) are listed on an "own" line: the tests
  * check that every one of them is open. */
@@ -67,7 +65,7 @@ static size_t mock_status(char *buf, size_t len, int json)
 		OUT("own");
 		for (int i = 0; i < nown; i++)
 			OUT(" %d", own[i]);
-		OUT("\nchildren %d\n", nkids);
+		OUT("\nchildren %d\n", nuwa_children_n());
 	}
 #undef OUT
 	return n;
@@ -100,12 +98,12 @@ static pid_t mock_snapshot(int timeout_ms, char *err, size_t errlen)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
+		nuwa_children_forget();
 		ctlsock_after_spawn(NULL);
-		nkids = 0;
 		mock_cfg.state = CTL_STATE_TEMPLATE;
 		return 0;
 	}
-	kids[nkids++] = pid;
+	nuwa_child_add(pid, -1, NUWA_CHILD_TEMPLATE);
 	return pid;
 }
 
@@ -116,14 +114,14 @@ static int mock_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errl
 		if (pid < 0)
 			return i ? i : -errno;
 		if (pid == 0) {
+			nuwa_children_forget();
 			ctlsock_after_spawn(NULL);
-			nkids = 0;
 			char line[64];
 			int k = snprintf(line, sizeof line, "MOCK CLONE %d\n", getpid());
 			(void)!write(1, line, k);
 			return 0;
 		}
-		kids[nkids++] = pid;
+		nuwa_child_add(pid, -1, NUWA_CHILD_CLONE);
 		pids[i] = pid;
 	}
 	return n;
@@ -137,7 +135,9 @@ static pid_t mock_spawn(const int *stdio, void (*child_fn)(void *), void *arg)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		/* The core's order: ctlsock_after_spawn(), stdio, threads, child_fn. */
+		/* The core's order: children forgotten, ctlsock_after_spawn(), stdio,
+		 * threads, child_fn. */
+		nuwa_children_forget();
 		ctlsock_after_spawn(stdio);
 		if (stdio)
 			for (int i = 0; i < 3; i++) {
@@ -145,7 +145,6 @@ static pid_t mock_spawn(const int *stdio, void (*child_fn)(void *), void *arg)
 				if (stdio[i] > 2)
 					close(stdio[i]);
 			}
-		nkids = 0;
 		mock_cfg.state = CTL_STATE_RUNNING;
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
@@ -160,7 +159,7 @@ static pid_t mock_spawn(const int *stdio, void (*child_fn)(void *), void *arg)
 		serve();
 	}
 	spawned++;
-	kids[nkids++] = pid;
+	nuwa_child_add(pid, -1, NUWA_CHILD_SPAWN);
 	return pid;
 }
 
@@ -201,10 +200,11 @@ static void reap(void)
 	int st;
 	pid_t pid;
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		for (int i = 0; i < nkids; i++)
-			if (kids[i] == pid)
-				kids[i] = kids[--nkids];
-		ctlsock_child_exited(pid, st);
+		struct nuwa_child *c = nuwa_child_find(pid);
+		if (c) {
+			ctlsock_child_exited(c, st);
+			nuwa_child_remove(c);
+		}
 	}
 }
 
