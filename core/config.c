@@ -23,8 +23,6 @@ struct nuwa_config nuwa_cfg = {
 	.signal = SIGUSR2,
 };
 
-#pragma weak fdremap_parse_spec
-
 static const struct { const char *name; int sig; } sig_names[] = {
 	{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 },
 	{ "USR2", SIGUSR2 }, { "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "CHLD", SIGCHLD },
@@ -156,7 +154,7 @@ int nuwa_config_load(void)
 			nuwa_cfg.signal = sig;
 		}
 	}
-	if ((v = getenv("NUWA_FDS")) && *v && fdremap_parse_spec) {
+	if ((v = getenv("NUWA_FDS")) && *v) {
 		char err[256];
 		if (fdremap_parse_spec(v, err, sizeof err) < 0) {
 			nuwa_err("invalid NUWA_FDS=\"%s\": %s; libnuwa is disabled", v, err);

@@ -18,9 +18,6 @@
 #include "fdremap.h"
 #include "freeze.h"
 
-#pragma weak fdremap_prepare
-#pragma weak fdremap_finish
-
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -88,14 +85,6 @@ static void kid_exited(struct nuwa_child *c)
 	nuwa_child_remove(c);
 }
 
-/* The descriptor table, at freeze time.  The program's own children that
- * are gone no longer count as libnuwa's (fdremap asks the list). */
-static int snapshot_fds(char *err, size_t errlen)
-{
-	nuwa_children_prune();
-	return fdremap_prepare(err, errlen);
-}
-
 static void api_complete(struct api_req *req, int result)
 {
 	req->result = result;
@@ -116,193 +105,12 @@ void control_child_reinit(void)
 		sys_close(e);
 	}
 	trigger_pending = 0;
-	freeze_fork_set_exit_signal(0);
 	if (api_current) {
 		/* nuwa_clone() returns 0 in a child, nuwa_freeze() 1 */
 		api_complete(api_current, api_current->kind == API_FREEZE);
 		api_current = NULL;
 	}
-
 }
-
-/* Freeze, fork n children, resume everybody.  Returns the number of
- * children, or -errno; *is_child is set in each child.  for_api: the
- * children belong to the program (SIGCHLD, waitpid), as fork()'s do. */
-static int do_clone(int n, pid_t *pids, int for_api, int timeout_ms, int *is_child)
-{
-	char err[2048];
-	*is_child = 0;
-	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
-	int r = freeze_all(timeout_ms, err, sizeof err);
-	if (r < 0) {
-		nuwa_err("freeze failed: %s", err);
-		return r;
-	}
-	struct timespec t1 = ts_now(CLOCK_MONOTONIC);
-	if ((r = snapshot_fds(err, sizeof err)) < 0) {
-		nuwa_err("freeze failed: descriptors: %s", err);
-		freeze_release();
-		return r;
-	}
-	struct timespec t2 = ts_now(CLOCK_MONOTONIC);
-	char list[1024];
-	size_t off = 0;
-	int made = 0;
-	list[0] = 0;
-	freeze_fork_set_exit_signal(for_api ? SIGCHLD : 0);
-	for (int i = 0; i < n; i++) {
-		int pidfd = -1;
-		pid_t pid = freeze_fork_child(&pidfd);
-		if (pid == 0) {
-			*is_child = 1;
-			return 0;
-		}
-		if (pid < 0) {
-			r = pid;
-			if (pid == -ESRCH)
-				nuwa_err("fork failed: the program's main thread has exited; "
-				         "libnuwa forks from it (see docs/limits.md)");
-			else
-				nuwa_err("fork failed: %s", strerror(-pid));
-			break;
-		}
-		if (for_api) {
-			/* the program's child: no descriptor of ours stays behind */
-			sys_close(pidfd);
-			pidfd = -1;
-		}
-		nuwa_child_add(pid, pidfd, for_api ? NUWA_CHILD_APP : NUWA_CHILD_CLONE);
-		if (pids)
-			pids[made] = pid;
-		made++;
-		if (off < sizeof list - 16)
-			off += (size_t)snprintf(list + off, sizeof list - off, " %d", pid);
-	}
-	freeze_fork_set_exit_signal(0);
-	struct timespec t3 = ts_now(CLOCK_MONOTONIC);
-	if (fdremap_finish)
-		fdremap_finish();
-	freeze_release();
-	struct timespec t4 = ts_now(CLOCK_MONOTONIC);
-	nuwa_debug("clone timing (us): freeze %ld, descriptors %ld, fork %ld, release %ld",
-	           us_between(t0, t1), us_between(t1, t2), us_between(t2, t3), us_between(t3, t4));
-	if (made)
-		nuwa_info("clone done: %d children:%s", made, list);
-	return made ? made : r;
-}
-
-/* ---- template mode ---- */
-
-static int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
-{
-	int r = freeze_all(timeout_ms, err, errlen);
-	if (r < 0)
-		return r;
-	if ((r = snapshot_fds(err, errlen)) < 0) {
-		freeze_release();
-		return r;
-	}
-	nuwa_state = NUWA_STATE_TEMPLATE;
-	nuwa_info("template ready: %d threads frozen", nuwa_ft.nslots);
-	return 0;
-}
-
-static pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg)
-{
-	if (nuwa_state != NUWA_STATE_TEMPLATE)
-		return -EINVAL;
-	int fd = -1;
-	pid_t pid = freeze_fork_child_with(stdio, child_fn, arg, &fd);
-	if (pid > 0)
-		nuwa_child_add(pid, fd, NUWA_CHILD_SPAWN);
-	return pid;
-}
-
-static int tmpl_thaw(void)
-{
-	if (nuwa_state != NUWA_STATE_TEMPLATE)
-		return -EINVAL;
-	if (api_current && api_current->kind == API_FREEZE) {
-		api_thawed = api_current;   /* nuwa_freeze() will return 0 here */
-		api_current = NULL;
-	}
-	if (fdremap_finish)
-		fdremap_finish();
-	freeze_release();
-	nuwa_info("thawed");
-	return 0;
-}
-
-/* Snapshot mode: a child keeps the frozen image as the template; this
- * process goes on at once.  Returns the template's pid, 0 in the template
- * itself, or -errno with err filled. */
-static pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
-{
-	int r = freeze_all(timeout_ms, err, errlen);
-	if (r == 0 && (r = snapshot_fds(err, errlen)) < 0)
-		freeze_release();
-	if (r < 0)
-		return r;
-	int pidfd = -1;
-	pid_t pid = freeze_fork_template_child(&pidfd);
-	if (pid == 0)
-		return 0; /* we are the template now */
-	if (pid > 0)
-		nuwa_child_add(pid, pidfd, NUWA_CHILD_TEMPLATE);
-	if (fdremap_finish)
-		fdremap_finish();
-	freeze_release();
-	if (pid < 0)
-		snprintf(err, errlen, "fork: %s", strerror(-pid));
-	else
-		nuwa_info("snapshot done: template is process %d", pid);
-	return pid;
-}
-
-/* Clone mode through the control socket: n children, everybody resumes.
- * Returns n, 0 in each child, or -errno. */
-static int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen)
-{
-	int is_child;
-	int r = do_clone(n, pids, 0, timeout_ms, &is_child);
-	if (is_child)
-		return 0;
-	if (r < 0)
-		snprintf(err, errlen, "%s (details in the process's log)", strerror(-r));
-	return r;
-}
-
-static void ctl_info(struct ctl_info *out)
-{
-	*out = (struct ctl_info){ .state = nuwa_state, .mode = nuwa_cfg.mode,
-	                          .clones = nuwa_cfg.clones, .timeout_ms = nuwa_cfg.timeout_ms };
-}
-
-/* The template exits without running the program's atexit handlers: its
- * threads are frozen and may hold any lock those handlers would take. */
-__attribute__((noreturn)) static void tmpl_stop(int status)
-{
-	sys_exit_group(status);
-	__builtin_unreachable();
-}
-
-_Static_assert((int)NUWA_STATE_RUNNING == CTL_STATE_RUNNING &&
-               (int)NUWA_STATE_FREEZING == CTL_STATE_FREEZING &&
-               (int)NUWA_STATE_TEMPLATE == CTL_STATE_TEMPLATE, "state values");
-_Static_assert((int)NUWA_MODE_CLONE == CTL_MODE_CLONE && (int)NUWA_MODE_TEMPLATE ==
-               CTL_MODE_TEMPLATE && (int)NUWA_MODE_SNAPSHOT == CTL_MODE_SNAPSHOT, "modes");
-
-/* What the control socket may ask of this process (ctl/ctlsock.h). */
-static const struct ctl_core_ops nuwa_ctl_ops = {
-	.info = ctl_info,
-	.freeze = tmpl_freeze,
-	.spawn = tmpl_spawn,
-	.thaw = tmpl_thaw,
-	.stop = tmpl_stop,
-	.snapshot = tmpl_snapshot,
-	.clone = tmpl_clone,
-	.status = nuwa_status_text,
-};
 
 /* NUWA_FREEZE_ON_IDLE_MS: trigger once, the first time every thread has
  * stayed idle at a freeze point for that long (sampled). */
@@ -345,25 +153,6 @@ static void idle_check(void)
 	}
 }
 
-static void on_trigger(void)
-{
-	int is_child;
-	char err[2048];
-	switch (nuwa_cfg.mode) {
-	case NUWA_MODE_CLONE:
-		do_clone(nuwa_cfg.clones, NULL, 0, 0, &is_child);
-		break;
-	case NUWA_MODE_TEMPLATE:
-		if (nuwa_state == NUWA_STATE_RUNNING && tmpl_freeze(0, err, sizeof err) < 0)
-			nuwa_err("freeze failed: %s", err);
-		break;
-	case NUWA_MODE_SNAPSHOT:
-		if (nuwa_state == NUWA_STATE_RUNNING && tmpl_snapshot(0, err, sizeof err) < 0)
-			nuwa_err("freeze failed: %s", err);
-		break;
-	}
-}
-
 static void handle_wake(void)
 {
 	uint64_t v;
@@ -385,16 +174,32 @@ static void handle_wake(void)
 			api_complete(req, r);
 		}
 	} else if (req) {
-		int is_child;
-		api_current = req;
-		int r = do_clone(req->n, req->pids, 1, 0, &is_child);
-		if (is_child)
-			return;
+		api_current = req;   /* answered 0 in each child by control_child_reinit() */
+		int r = tmpl_api_clone(req->n, req->pids);
 		api_current = NULL;
 		api_complete(req, r);
 	}
 	if (__atomic_exchange_n(&trigger_pending, 0, __ATOMIC_ACQ_REL))
-		on_trigger();
+		tmpl_on_trigger();
+}
+
+static struct nuwa_ctx loop_ctx;
+
+/* In a new child, once its threads run: the control loop from the top. */
+void control_restart(void)
+{
+	ctx_jump(&loop_ctx, 1);
+}
+
+/* tmpl_thaw(): a nuwa_freeze() being served returns 0, once the thaw's
+ * reply is on its socket (control_main answers it at the top of the loop),
+ * or a program that exits at once would cut that reply off. */
+void control_api_thawed(void)
+{
+	if (api_current && api_current->kind == API_FREEZE) {
+		api_thawed = api_current;
+		api_current = NULL;
+	}
 }
 
 static void *control_main(void *arg)
@@ -407,6 +212,9 @@ static void *control_main(void *arg)
 	nuwa_futex_wake(&control_running, 1 << 30);
 	idle_armed = nuwa_cfg.freeze_on_idle_ms > 0 && !nuwa_spawned;
 	idle_since = ts_now(CLOCK_MONOTONIC);
+	/* A new child's control thread comes back here (control_restart()),
+	 * with the stack of the request that forked it dropped. */
+	(void)ctx_save(&loop_ctx);
 	for (;;) {
 		if (api_thawed) {
 			/* the reply of the request that thawed us was sent above */
@@ -427,7 +235,7 @@ static void *control_main(void *arg)
 			continue; /* timeout, or EINTR: the trigger handler ran here */
 		if (pfd[0].revents) {
 			handle_wake();
-			continue; /* we may be a new child now: everything above is stale */
+			continue; /* the children may have changed: poll afresh */
 		}
 		for (int i = nk; i >= 1; i--)
 			if (pfd[i].revents)

@@ -39,7 +39,8 @@ struct park_slot {
 	struct nuwa_ctx ctx;       /* saved in the handler; children jump here */
 	struct tls_state tls;
 	pid_t new_tid;             /* child: tid of the resumed task */
-	/* fork request result (main thread is the forker) */
+	/* fork request and its result (the main thread is the forker) */
+	const struct fork_req *fork_req;
 	pid_t fork_pid;
 	int fork_pidfd;
 	int fork_errno;

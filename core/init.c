@@ -11,22 +11,14 @@
 #include "fdremap.h"
 #include "freeze.h"
 
-#pragma weak fdremap_after_app_fork
-
 int nuwa_inert;
 static volatile int init_done;
 static nuwa_lock_t init_lock;
 
 static void after_app_fork_child(void)
 {
-	if (nuwa_inert)
-		return;
-	registry_reset_after_fork();
-	lifecycle_reset_after_fork();
-	if (fdremap_after_app_fork)
-		fdremap_after_app_fork();
-	nuwa_spawned = 0;
-	control_after_app_fork();
+	if (!nuwa_inert)
+		fork_after_app_fork();
 }
 
 void nuwa_ensure_init(void)

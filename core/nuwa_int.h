@@ -103,13 +103,19 @@ struct freeze_report;
 int  freeze_all(int timeout_ms, char *err, size_t errlen); /* 0: NUWA_FREEZE_TIMEOUT_MS */
 extern long long nuwa_last_freeze_us;
 void freeze_release(void);                   /* parent: resume everyone */
-/* Fork one child from the frozen image.  Parent: returns child pid (>0) and
- * pidfd in *pidfd.  Child: does not return here (the control thread's copy
- * continues in control_child_resumed()). */
-pid_t freeze_fork_child(int *pidfd);
-pid_t freeze_fork_child_with(const int *stdio, void (*fn)(void *), void *arg, int *pidfd);
-pid_t freeze_fork_template_child(int *pidfd);  /* snapshot mode */
-void  freeze_fork_set_exit_signal(int sig);    /* SIGCHLD: the program's own child */
+/* Fork one child from the frozen image (fork.c).  Parent: returns the
+ * child's pid (>0) and a pidfd in *pidfd, or -errno.  It never returns in
+ * the child: there every thread resumes, the steps of child_steps[] run, and
+ * the child's control thread goes on in control_restart(). */
+struct fork_req {
+	const int *stdio;             /* 3 descriptors to install as 0, 1, 2, or NULL */
+	void (*child_fn)(void *);     /* run in the child once every thread runs */
+	void *arg;
+	int stay_frozen;              /* snapshot mode: the child is the template */
+	int exit_signal;              /* 0, or SIGCHLD: the program's own child */
+};
+pid_t fork_child(const struct fork_req *req, int *pidfd);
+void  fork_after_app_fork(void);           /* the program's fork(): its child */
 extern int nuwa_spawned;
 int   nuwa_is_child_of_freeze(void);
 
@@ -119,6 +125,15 @@ void control_trigger(void);                  /* async-signal-safe */
 int  control_request_clone(int n, pid_t *pids); /* blocks; run by app threads */
 int  control_request_freeze(void);              /* nuwa_freeze(): 1 in children, 0 after thaw */
 void control_after_app_fork(void);
+void control_child_reinit(void);             /* a new child, before its threads run */
+__attribute__((noreturn)) void control_restart(void); /* a new child: the loop afresh */
+void control_api_thawed(void);               /* tmpl_thaw(): nuwa_freeze() returns 0 */
+
+/* the operations (template.c), control thread only */
+int  tmpl_freeze(int timeout_ms, char *err, size_t errlen);
+int  tmpl_api_clone(int n, pid_t *pids);     /* nuwa_clone() */
+void tmpl_on_trigger(void);
+extern const struct ctl_core_ops nuwa_ctl_ops;
 
 /* ---- template mode (issue 4), control thread only ---------------------------- */
 enum nuwa_state { NUWA_STATE_RUNNING, NUWA_STATE_FREEZING, NUWA_STATE_TEMPLATE };

@@ -13,8 +13,6 @@
 #include "fdremap.h"
 #include "freeze.h"
 
-#pragma weak fdremap_describe
-
 static const char *const mode_names[] = { "clone", "template", "snapshot" };
 static const char *const state_names[] = { "running", "freezing", "template" };
 
@@ -99,7 +97,7 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 	if (json)
 		put(&o, "],\"descriptors\":[");
 	char fds[8192];
-	size_t n = fdremap_describe ? fdremap_describe(fds, sizeof fds) : 0;
+	size_t n = fdremap_describe(fds, sizeof fds);
 	if (n >= sizeof fds)
 		n = sizeof fds - 1;
 	fds[n] = 0;

@@ -136,7 +136,6 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 	if (ctl_get_i32(m, CTL_F_TIMEOUT_MS, &timeout) < 0 || timeout <= 0)
 		timeout = in.timeout_ms;
 	char err[512] = "";
-	pid_t me = getpid();
 	int r;
 	switch (in.mode) {
 	case CTL_MODE_SNAPSHOT:
@@ -159,7 +158,7 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 			reply_frozen(c, 0, kids, r);
 		else if (r < 0)
 			ctl_reply_error(c, -r, "clone failed: %s", err[0] ? err : strerror(-r));
-		return;   /* r == 0: we are one of the clones */
+		return;
 	}
 	default:
 		r = ctl_ops->freeze(timeout, err, sizeof err);
@@ -169,8 +168,6 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 		ctl_reply_error(c, -r, "freeze failed: %s", err[0] ? err : strerror(-r));
 		return;
 	}
-	if (r == 0 && getpid() != me)
-		return;   /* snapshot: we are the template child; the requester is the parent's */
 	if (r > 0) {
 		if (ctl_wait_socket(r, 2000) < 0)
 			nuwa_warn("snapshot template %d: no control socket yet", r);
@@ -245,8 +242,6 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 	for (; made < count; made++) {
 		pid_t pid = ctl_ops->spawn(nstdio ? stdio : NULL, ncalls ? ffcall_plan_run : NULL,
 		                           NULL);
-		if (pid == 0)
-			return;   /* we are the new child: the request was the template's */
 		if (pid < 0) {
 			char msg[256];
 			snprintf(msg, sizeof msg, "spawn failed after %u child%s: %s", made,

@@ -89,9 +89,9 @@ static int mock_thaw(void)
 
 static void serve(void) __attribute__((noreturn));
 
-/* The shape of the core's snapshot and clone entry points: the caller's
- * code continues in the new process too (return value 0), after
- * ctlsock_after_spawn() ran there. */
+/* As in the core, snapshot, clone and spawn return only in the parent: a
+ * child forgets the parent's children, makes its own socket
+ * (ctlsock_after_spawn) and serves it from a fresh loop. */
 static pid_t mock_snapshot(int timeout_ms, char *err, size_t errlen)
 {
 	pid_t pid = fork();
@@ -101,7 +101,7 @@ static pid_t mock_snapshot(int timeout_ms, char *err, size_t errlen)
 		nuwa_children_forget();
 		ctlsock_after_spawn(NULL);
 		mock_cfg.state = CTL_STATE_TEMPLATE;
-		return 0;
+		serve();
 	}
 	nuwa_child_add(pid, -1, NUWA_CHILD_TEMPLATE);
 	return pid;
@@ -119,7 +119,7 @@ static int mock_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errl
 			char line[64];
 			int k = snprintf(line, sizeof line, "MOCK CLONE %d\n", getpid());
 			(void)!write(1, line, k);
-			return 0;
+			serve();
 		}
 		nuwa_child_add(pid, -1, NUWA_CHILD_CLONE);
 		pids[i] = pid;
