@@ -227,7 +227,7 @@ enum { FORKED = 1, RESUMING = 2, RESUMED = 4, APP_FORK = 8 };
 static void step_control(const struct fork_req *r) { control_child_reinit(); }
 static void step_ctlsock(const struct fork_req *r) { ctlsock_after_spawn(r->stdio); }
 static void step_signals(const struct fork_req *r) { nuwa_signals_block_for_control(); }
-static void step_locks(const struct fork_req *r) { sync_enter_resumed_child(); }
+static void step_locks(const struct fork_req *r) { tls_enter_resumed_child(); }
 static void step_fds(const struct fork_req *r) { fdremap_child_setup(); }
 static void step_stdio(const struct fork_req *r) { if (r->stdio) install_stdio(r->stdio); }
 static void step_ctors(const struct fork_req *r) { hooks_run_constructors(); }

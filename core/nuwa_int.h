@@ -145,6 +145,5 @@ size_t nuwa_status_text(char *buf, size_t len, int json);
 void hooks_run_constructors(void);
 void hooks_run_final_constructors(void);
 
-void sync_enter_resumed_child(void);   /* interpose/sync.c: locks repair first */
 
 #endif

@@ -17,7 +17,7 @@
 #include "ctl_proto.h"
 #include "ctl_rundir.h"
 #include "nuwa.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 #define SPAWN_REPLY_MS 30000
 #define MAX_HOPS 2           /* snapshot mode: the original names its template */

@@ -20,7 +20,7 @@
 #include "ctl_rundir.h"
 #include "sys.h"
 #include "ctlsock_int.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 int ctl_listen_fd = -1;
 static pid_t owner_pid;           /* the process that bound sock_path */

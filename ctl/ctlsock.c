@@ -24,7 +24,7 @@
 
 #include "sys.h"
 #include "ctlsock_int.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 #define OUT_KEEP (64 * 1024)      /* output mapping kept between replies */
 #define ACCEPT_BURST 16

@@ -11,7 +11,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include "fdr.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 /* <linux/timerfd.h> clashes with glibc's headers; its one definition we need */
 #ifndef TFD_IOC_SET_TICKS

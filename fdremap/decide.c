@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include "fdr.h"
 #include "nuwa.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 static int chan_new(struct fdr_snap *s, int kind)
 {

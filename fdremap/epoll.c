@@ -17,7 +17,7 @@
 #include <sys/epoll.h>
 #include <linux/kcmp.h>
 #include "fdr.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 int fdr_epoll_parse(struct fdr_snap *s, struct fdr_desc *d, const char *info)
 {

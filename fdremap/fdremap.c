@@ -14,7 +14,7 @@
 #include "fdr.h"
 #include "fdremap.h"
 #include "nuwa.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 struct fdr_snap fdr_snap;
 

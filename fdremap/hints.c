@@ -24,7 +24,7 @@
 #include "fdr.h"
 #include "fdremap.h"
 #include "nuwa.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 static nuwa_lock_t hint_lock;
 

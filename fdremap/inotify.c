@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include "fdr.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 int fdr_inotify_parse(struct fdr_snap *s, struct fdr_desc *d, const char *info)
 {

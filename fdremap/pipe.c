@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include "fdr.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 static int end_fd(struct fdr_snap *s, struct fdr_chan *c, int end, int *flags)
 {

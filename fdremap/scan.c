@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <linux/kcmp.h>
 #include "fdr.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 static const char *const kind_names[FDK__COUNT] = {
 	[FDK_OTHER] = "other", [FDK_FILE] = "file", [FDK_DIR] = "dir",

@@ -19,7 +19,7 @@
 #include <linux/unix_diag.h>
 #include <linux/sockios.h>
 #include "fdr.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 #ifndef TCP_LISTEN
 #define TCP_LISTEN 10

@@ -35,20 +35,12 @@ REAL_DECL(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *));
  * wrappers need no "resolved yet?" test, and unlock of a default mutex is a
  * plain tail jump.  See docs/benchmarks.md for the instruction counts. */
 
-static int resolve_lock(pthread_mutex_t *m);
 static int resolve_trylock(pthread_mutex_t *m);
 static int resolve_unlock(pthread_mutex_t *m);
-static int (*mutex_lock_fn)(pthread_mutex_t *) = resolve_lock;
 static int (*mutex_trylock_fn)(pthread_mutex_t *) = resolve_trylock;
 static int (*mutex_unlock_fn)(pthread_mutex_t *) = resolve_unlock;
 
 /* Two threads may race here: both store the same pointer. */
-static int resolve_lock(pthread_mutex_t *m)
-{
-	mutex_lock_fn = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
-	return mutex_lock_fn(m);
-}
-
 static int resolve_trylock(pthread_mutex_t *m)
 {
 	mutex_trylock_fn = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_trylock");
@@ -61,33 +53,13 @@ static int resolve_unlock(pthread_mutex_t *m)
 	return mutex_unlock_fn(m);
 }
 
-/* In a resumed child a thread may hold m under a former tid (a recursive
- * relock would wait for itself forever): there, every lock goes through
- * this repair first.  Switched in once per child, so that the wrapper
- * itself tests nothing. */
-static int (*real_mutex_lock)(pthread_mutex_t *);
-
-static int mutex_lock_repairing(pthread_mutex_t *m)
-{
-	mutex_repair_owner(m);
-	return real_mutex_lock(m);
-}
-
-void sync_enter_resumed_child(void)
-{
-	if (mutex_lock_fn != mutex_lock_repairing) {
-		real_mutex_lock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
-		mutex_lock_fn = mutex_lock_repairing;
-	}
-}
-
 /* Idle is published around every lock, contended or not: it costs two
  * %fs-relative stores, less than trying first (glibc's trylock is longer
  * than its lock) and testing the result. */
 NUWA_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	nuwa_self.idle = FP_MUTEX_LOCK;
-	int r = mutex_lock_fn(m);
+	int r = tls_mutex_lock(m);   /* tls/owner.c: glibc's, or repairing first */
 	nuwa_self.idle = FP_BUSY;
 	return r;
 }

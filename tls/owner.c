@@ -60,6 +60,37 @@ int mutex_repair_owner(pthread_mutex_t *m)
 	return 1;
 }
 
+/* The target of the pthread_mutex_lock wrapper (interpose/sync.c).  It
+ * starts out as a resolver stub, so the wrapper needs no "resolved yet?"
+ * test.  In a resumed child a thread may hold a mutex under a former tid
+ * (a recursive relock would wait for itself forever): there, every lock
+ * goes through the repair first.  Switched in once per child, so that the
+ * wrapper itself tests nothing. */
+static int resolve_lock(pthread_mutex_t *m);
+int (*tls_mutex_lock)(pthread_mutex_t *) = resolve_lock;
+static int (*real_mutex_lock)(pthread_mutex_t *);
+
+/* Two threads may race here: both store the same pointer. */
+static int resolve_lock(pthread_mutex_t *m)
+{
+	tls_mutex_lock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
+	return tls_mutex_lock(m);
+}
+
+static int mutex_lock_repairing(pthread_mutex_t *m)
+{
+	mutex_repair_owner(m);
+	return real_mutex_lock(m);
+}
+
+void tls_enter_resumed_child(void)
+{
+	if (tls_mutex_lock != mutex_lock_repairing) {
+		real_mutex_lock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
+		tls_mutex_lock = mutex_lock_repairing;
+	}
+}
+
 int rwlock_repair_writer(pthread_rwlock_t *rw)
 {
 	if (!nuwa_self.ntids)
