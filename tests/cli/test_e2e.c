@@ -547,3 +547,49 @@ Test(e2e, full_descriptor_table)
 	CHECK(o.code == 0 && strstr(o.out, "state running"), "status once freed: exit %d: %s",
 	      o.code, o.err);
 }
+
+/* NUWA_LOG_FILE's descriptor is libnuwa's own: nuwa status does not list it
+ * as the program's, and the log keeps working in a spawned child. */
+Test(e2e, log_file_is_libnuwa_own)
+{
+	char logenv[512], logpath[400];
+	dir = ct_setup();
+	snprintf(logpath, sizeof logpath, "%s/nuwa.log", dir);
+	snprintf(logenv, sizeof logenv, "NUWA_LOG_FILE=%s", logpath);
+	pid_t pid = start("template", "0", (const char *const[]){ logenv, NULL });
+	char p[32];
+	snprintf(p, sizeof p, "%d", pid);
+	progress(pid, 20, 10000);
+	int logfd = -1;
+	for (int fd = 3; fd < 4096 && logfd < 0; fd++) {
+		char l[64], t[512];
+		snprintf(l, sizeof l, "/proc/%d/fd/%d", pid, fd);
+		ssize_t n = readlink(l, t, sizeof t - 1);
+		if (n > 0 && (t[n] = 0, !strcmp(t, logpath)))
+			logfd = fd;
+	}
+	CHECK(logfd >= 0, "the log file is not open in %d", pid);
+	ct_nuwa(&o, 20000, "status", p, NULL);
+	CHECK(o.code == 0, "status: %s", o.err);
+	char line[32];
+	snprintf(line, sizeof line, "  fd %d ", logfd);
+	CHECK(!strstr(o.out, line), "status lists libnuwa's log fd %d:\n%s", logfd, o.out);
+	ct_nuwa(&o, 20000, "freeze", p, NULL);
+	CHECK(o.code == 0, "freeze: %s", o.err);
+	pid_t k = spawn_one(p);
+	char want[64];
+	snprintf(want, sizeof want, "in child %d", k);
+	long long deadline = ct_now_ms() + 10000;
+	int found = 0;
+	while (!found && ct_now_ms() < deadline) {
+		FILE *f = fopen(logpath, "re");
+		char buf[256];
+		while (f && fgets(buf, sizeof buf, f))
+			found |= strstr(buf, want) != NULL;
+		if (f)
+			fclose(f);
+		if (!found)
+			ct_sleep_ms(20);
+	}
+	CHECK(found, "the child %d logged nothing to %s", k, logpath);
+}

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 TestSuite(fault, .fini = nh_cleanup_all, .timeout = 60);
 
@@ -177,3 +179,26 @@ Test(bad_config, timeout_text) { bad_config("NUWA_FREEZE_TIMEOUT_MS=abc"); }
 Test(bad_config, timeout_negative) { bad_config("NUWA_FREEZE_TIMEOUT_MS=-5"); }
 Test(bad_config, timeout_unit) { bad_config("NUWA_FREEZE_TIMEOUT_MS=10s"); }
 Test(bad_config, policy) { bad_config("NUWA_FREEZE_POLICY=sometimes"); }
+/* A signal the program's ordinary life sends itself would freeze it then. */
+Test(bad_config, signal_chld) { bad_config("NUWA_SIGNAL=CHLD"); }
+Test(bad_config, signal_alrm) { bad_config("NUWA_SIGNAL=SIGALRM"); }
+Test(bad_config, signal_number_of_chld) { bad_config("NUWA_SIGNAL=17"); }
+/* No wrap-around: 2^32+1 is not 1. */
+Test(bad_config, signal_rt_wraps) { bad_config("NUWA_SIGNAL=RTMIN+4294967297"); }
+Test(bad_config, signal_number_wraps) { bad_config("NUWA_SIGNAL=4294967308"); }
+Test(bad_config, clones_leading_space) { bad_config("NUWA_CLONES= 3"); }
+Test(bad_config, timeout_plus_sign) { bad_config("NUWA_FREEZE_TIMEOUT_MS=+500"); }
+Test(bad_config, runtime_dir_relative) { bad_config("NUWA_RUNTIME_DIR=relative/dir"); }
+
+/* A FIFO as the log would block the program at start-up until a reader
+ * came (forever): refused. */
+Test(bad_config, log_file_fifo)
+{
+	char path[64], assignment[96];
+	snprintf(path, sizeof path, "/tmp/nuwa-fifo-test.%d", (int)getpid());
+	unlink(path);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	snprintf(assignment, sizeof assignment, "NUWA_LOG_FILE=%s", path);
+	bad_config(assignment);
+	unlink(path);
+}
