@@ -243,6 +243,14 @@ void client_print_error(struct client *cl, const struct ctl_msg *m)
 		cli_err("%s: %s", cl->path, msg);
 }
 
+/* The process refused the connection itself (SO_PEERCRED: another user):
+ * it cannot be controlled by us, like a socket we may not connect to. */
+int client_refused(const struct ctl_msg *m)
+{
+	int32_t e = 0;
+	return m->type == CTL_REP_ERROR && ctl_get_i32(m, CTL_F_ERRNO, &e) == 0 && e == EACCES;
+}
+
 int client_call(struct client *cl, struct ctl_buf *b, struct ctl_msg *m, int timeout_ms)
 {
 	long n = ctl_end(b);

@@ -173,7 +173,12 @@ static int converse(struct client *cl, const struct spawn_opts *o, struct kids *
 		case CTL_REP_SPAWNED: {
 			int32_t pid = 0;
 			ctl_get_i32(&m, CTL_F_PID, &pid);
-			printf("%d\n", pid);
+			/* With --stdio our stdout is the child's: keep it the
+			 * program's own output, and name the child on stderr. */
+			if (o->stdio)
+				fprintf(stderr, "nuwa spawn: child %d\n", pid);
+			else
+				printf("%d\n", pid);
 			fflush(stdout);
 			k->pid[k->n] = pid;
 			k->done[k->n] = 0;
@@ -192,7 +197,7 @@ static int converse(struct client *cl, const struct spawn_opts *o, struct kids *
 		case CTL_REP_ERROR:
 			client_print_error(cl, &m);
 			if (spawning)
-				return o->wait ? EX_NUWA : EX_FAIL;
+				return client_refused(&m) ? EX_NOPROC : o->wait ? EX_NUWA : EX_FAIL;
 			if (!k->live)
 				return EX_NUWA;
 			{
@@ -264,7 +269,7 @@ int cmd_spawn(int argc, char **argv)
 			if (client_recv(&cl, &m, 1000, -1) == 1 && m.type == CTL_REP_ERROR) {
 				client_print_error(&cl, &m);   /* refused at once */
 				client_close(&cl);
-				return fail ? fail : EX_FAIL;
+				return fail ? fail : client_refused(&m) ? EX_NOPROC : EX_FAIL;
 			}
 			cli_err("%s: cannot send the request: %s", target, strerror(-r));
 			client_close(&cl);
