@@ -40,8 +40,10 @@ void tls_note_new_tid(pid_t old_tid, pid_t new_tid);
 void robust_list_rebind(void *head, pid_t old_tid, pid_t new_tid);
 int  mutex_repair_owner(pthread_mutex_t *m);
 int  rwlock_repair_writer(pthread_rwlock_t *rw);
-/* pthread_mutex_lock's target; hidden: the wrapper loads it PC-relative, no GOT */
+/* pthread_mutex_lock's and _unlock's targets; hidden: the wrappers load
+ * them PC-relative, not through the GOT */
 extern int (*tls_mutex_lock)(pthread_mutex_t *) __attribute__((visibility("hidden")));
-void tls_enter_resumed_child(void);  /* a resumed child: every lock repairs first */
+extern int (*tls_mutex_unlock)(pthread_mutex_t *) __attribute__((visibility("hidden")));
+void tls_enter_resumed_child(void);  /* a resumed child: locks repair first */
 
 #endif
