@@ -310,7 +310,7 @@ void fdr_hints_prune(const struct fdr_snap *s)
 			int live = 0;
 			for (int k = 0; k < s->nfds && !live; k++)
 				live = s->fds[k].ino == ih[i].ino &&
-				       (s->fds[k].kind == FDK_PIPE || s->fds[k].kind == FDK_UNIX);
+				       fdr_kind(s->fds[k].kind)->by_ino;
 			if (live)
 				keep++;
 			else

@@ -15,16 +15,6 @@
 #include "fdr.h"
 #include "base.h"
 
-static const char *const kind_names[FDK__COUNT] = {
-	[FDK_OTHER] = "other", [FDK_FILE] = "file", [FDK_DIR] = "dir",
-	[FDK_CHR] = "chr", [FDK_BLK] = "blk", [FDK_FIFO] = "fifo",
-	[FDK_PIPE] = "pipe", [FDK_UNIX] = "unix", [FDK_SOCKET] = "socket",
-	[FDK_EVENTFD] = "eventfd", [FDK_TIMERFD] = "timerfd",
-	[FDK_SIGNALFD] = "signalfd", [FDK_EPOLL] = "epoll",
-	[FDK_INOTIFY] = "inotify", [FDK_ANON] = "anon",
-};
-const char *fdr_kind_name(int k) { return k >= 0 && k < FDK__COUNT ? kind_names[k] : "?"; }
-
 int fdr_kcmp_file(pid_t p1, pid_t p2, int a, int b)
 {
 	return (int)sys_kcmp(p1, p2, KCMP_FILE, a, b);
@@ -80,47 +70,22 @@ const char *fdr_field(const char *info, const char *key)
 	return NULL;
 }
 
-static int classify(const char *link, const struct stat *st, int fd)
-{
-	if (!strncmp(link, "pipe:[", 6))
-		return FDK_PIPE;
-	if (!strncmp(link, "socket:[", 8)) {
-		int dom = -1;
-		socklen_t l = sizeof dom;
-		sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l);
-		return dom == AF_UNIX ? FDK_UNIX : FDK_SOCKET;
-	}
-	if (!strcmp(link, "anon_inode:[eventfd]"))   return FDK_EVENTFD;
-	if (!strcmp(link, "anon_inode:[timerfd]"))   return FDK_TIMERFD;
-	if (!strcmp(link, "anon_inode:[signalfd]"))  return FDK_SIGNALFD;
-	if (!strcmp(link, "anon_inode:[eventpoll]")) return FDK_EPOLL;
-	if (!strcmp(link, "anon_inode:inotify"))     return FDK_INOTIFY;
-	if (!strncmp(link, "anon_inode:", 11))       return FDK_ANON;
-	switch (st->st_mode & S_IFMT) {
-	case S_IFREG: return FDK_FILE;
-	case S_IFDIR: return FDK_DIR;
-	case S_IFCHR: return FDK_CHR;
-	case S_IFBLK: return FDK_BLK;
-	case S_IFIFO: return FDK_FIFO;
-	}
-	return FDK_OTHER;
-}
-
 /* Is descriptor f an alias of description d? */
 static int same_desc(struct fdr_snap *s, const struct fdr_fd *f, const struct fdr_desc *d,
 		     int flflags, long efd_id, const long *desc_efd_id)
 {
 	const struct fdr_fd *r = &s->fds[d->repi];
+	const struct fdr_kind_ops *k = fdr_kind(f->kind);
 	if (r->kind != f->kind || r->ino != f->ino || r->dev != f->dev)
 		return 0;
-	if (f->kind == FDK_UNIX || f->kind == FDK_SOCKET)
+	if (k->unique_file)
 		return 1; /* a socket has exactly one struct file */
-	if (f->kind == FDK_EVENTFD && efd_id >= 0 && desc_efd_id[d - s->descs] >= 0)
+	if (efd_id >= 0 && desc_efd_id[d - s->descs] >= 0)
 		return efd_id == desc_efd_id[d - s->descs];
 	if (s->kcmp_ok)
 		return fdr_kcmp_file(s->pid, s->pid, f->fd, d->rep) == 0;
 	/* no kcmp: a pipe end with the same flags is taken as one description */
-	return f->kind == FDK_PIPE && d->flflags == flflags;
+	return k->alias_by_flags && d->flflags == flflags;
 }
 
 struct fd_numbers { struct fdr_arena *a; int *nums, n, cap; };
@@ -182,7 +147,7 @@ int fdr_scan(struct fdr_snap *s)
 		struct fdr_fd *f = &s->fds[s->nfds];
 		f->fd = fd;
 		f->link = fdr_strdup(a, link);
-		f->kind = classify(link, &st, fd);
+		f->kind = fdr_classify(link, st.st_mode, fd);
 		f->cloexec = (gfd & FD_CLOEXEC) != 0;
 		f->ino = st.st_ino;
 		f->dev = st.st_dev;
@@ -190,16 +155,14 @@ int fdr_scan(struct fdr_snap *s)
 		f->desc = -1;
 
 		const char *info = NULL;
-		long efd_id = -1;
-		if (f->kind >= FDK_EVENTFD && f->kind <= FDK_INOTIFY) {
+		long efd_id = -1;   /* an identity in fdinfo, for aliases (eventfd-id) */
+		if (fdr_kind(f->kind)->fdinfo) {
 			info = fdinfo_alloc(a, fd);
 			if (!info) {
 				nuwa_warn("fdremap: fd %d: cannot read fdinfo; it stays shared", fd);
 				f->kind = FDK_ANON;
-			} else if (f->kind == FDK_EVENTFD) {
-				const char *v = fdr_field(info, "eventfd-id:");
-				if (v)
-					efd_id = strtol(v, NULL, 10);
+			} else if (fdr_kind(f->kind)->id) {
+				efd_id = fdr_kind(f->kind)->id(info);
 			}
 		}
 		for (int k = 0; k < s->ndescs; k++)
@@ -218,13 +181,12 @@ int fdr_scan(struct fdr_snap *s)
 			d->chan = -1;
 			d->newfd = -1;
 			d->end = (gfl & O_ACCMODE) == O_WRONLY;
-			if (info && fdr_anon_read(s, d, info) < 0) {
+			const struct fdr_kind_ops *k = fdr_kind(f->kind);
+			if (k->discover && k->discover(s, d, info) < 0) {
 				nuwa_warn("fdremap: fd %d: cannot parse %s state; it stays shared", fd,
 					  fdr_kind_name(f->kind));
 				d->kind = f->kind = FDK_ANON;
 			}
-			if (f->kind == FDK_FILE || f->kind == FDK_DIR || f->kind == FDK_CHR || f->kind == FDK_BLK)
-				d->u.file.pos = (off_t)sys_lseek(fd, 0, SEEK_CUR);
 		}
 		s->descs[f->desc].nfd++;
 		s->nfds++;
@@ -314,7 +276,7 @@ static void mark_ino(struct fdr_snap *s, unsigned long ino)
 {
 	for (int i = 0; i < s->nchans; i++) {
 		struct fdr_chan *c = &s->chans[i];
-		if ((c->kind == FDK_PIPE || c->kind == FDK_UNIX) && (c->ino[0] == ino || c->ino[1] == ino))
+		if (fdr_kind(c->kind)->by_ino && (c->ino[0] == ino || c->ino[1] == ino))
 			c->foreign = 1;
 	}
 }
@@ -354,7 +316,8 @@ static int mark_foreign_fd(int dfd, const char *name, void *arg)
 	int tfd = atoi(name);
 	for (int i = 0; i < s->nchans; i++) {
 		struct fdr_chan *c = &s->chans[i];
-		if (c->kind < FDK_EVENTFD || c->kind > FDK_INOTIFY || c->foreign)
+		/* an object wholly ours (eventfd, epoll, ...), by its struct file */
+		if (fdr_kind(c->kind)->decide != fdr_decide_own || c->foreign)
 			continue;
 		int rep = -1;
 		for (int j = 0; j < s->ndescs && rep < 0; j++)

@@ -1,24 +1,20 @@
-/* eventfd, timerfd and signalfd: their whole state is in fdinfo (and
- * timerfd_gettime), so nothing is drained and the parent is not touched.
- * Also: files reopened for NUWA_FD_RECREATE. */
+/* timerfd: clock and flags in fdinfo, the schedule from timerfd_gettime(),
+ * unread expirations ("ticks:"); nothing is drained and the parent is not
+ * touched.  The child gets a new timerfd on the same absolute schedule of
+ * the timer's own clock, so parent and children keep one cadence. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include "fdr.h"
-#include "base.h"
 
 /* <linux/timerfd.h> clashes with glibc's headers; its one definition we need */
 #ifndef TFD_IOC_SET_TICKS
 #define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
 #endif
 
-static int timerfd_read(struct fdr_desc *d, const char *info)
+static int timerfd_discover(struct fdr_snap *s, struct fdr_desc *d, const char *info)
 {
 	const char *v;
 	if (!(v = fdr_field(info, "clockid:")))
@@ -47,7 +43,7 @@ static int timerfd_read(struct fdr_desc *d, const char *info)
 	return 0;
 }
 
-static int timerfd_make(struct fdr_desc *d)
+static int timerfd_make(const struct fdr_desc *d)
 {
 	int fd = (int)sys_timerfd_create(d->u.tfd.clockid, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (fd < 0)
@@ -81,73 +77,27 @@ static int timerfd_make(struct fdr_desc *d)
 	return fd;
 }
 
-int fdr_anon_read(struct fdr_snap *s, struct fdr_desc *d, const char *info)
+static int timerfd_rebuild(struct fdr_snap *s, struct fdr_desc *d)
 {
-	const char *v;
-	switch (d->kind) {
-	case FDK_EVENTFD:
-		if (!(v = fdr_field(info, "eventfd-count:")))
-			return -EINVAL;
-		d->u.efd.count = strtoull(v, NULL, 16);
-		/* "eventfd-semaphore:" since Linux 6.6; older kernels lose the flag */
-		d->u.efd.sem = (v = fdr_field(info, "eventfd-semaphore:")) ? atoi(v) : 0;
-		return 0;
-	case FDK_TIMERFD:
-		return timerfd_read(d, info);
-	case FDK_SIGNALFD:
-		if (!(v = fdr_field(info, "sigmask:")))
-			return -EINVAL;
-		d->u.sfd.mask = strtoull(v, NULL, 16);
-		return 0;
-	case FDK_EPOLL:
-		return fdr_epoll_parse(s, d, info);
-	case FDK_INOTIFY:
-		return fdr_inotify_parse(s, d, info);
-	}
-	return 0;
-}
-
-int fdr_anon_rebuild(struct fdr_snap *s, struct fdr_desc *d)
-{
-	int fd;
-	switch (d->kind) {
-	case FDK_EVENTFD:
-		fd = (int)sys_eventfd2(0, EFD_CLOEXEC | EFD_NONBLOCK | (d->u.efd.sem ? EFD_SEMAPHORE : 0));
-		if (fd < 0)
-			return fd;
-		if (d->u.efd.count) {
-			long r = sys_write(fd, &d->u.efd.count, sizeof d->u.efd.count);
-			if (r < 0)
-				nuwa_warn("fdremap: eventfd %d: counter not restored: %s", d->rep, fdr_errname(r));
-		}
-		return fdr_place(s, d, fd);
-	case FDK_TIMERFD:
-		fd = timerfd_make(d);
-		if (fd < 0)
-			return fd;
-		return fdr_place(s, d, fd);
-	case FDK_SIGNALFD:
-		fd = (int)sys_signalfd4(-1, &d->u.sfd.mask, SFD_CLOEXEC | SFD_NONBLOCK);
-		if (fd < 0)
-			return fd;
-		return fdr_place(s, d, fd);
-	case FDK_EPOLL:
-		return fdr_epoll_create(s, d);
-	case FDK_INOTIFY:
-		return fdr_inotify_rebuild(s, d);
-	}
-	return 0;
-}
-
-/* NUWA_FD_RECREATE on a file, directory or device: a new open file
- * description of the same object with its own offset, like open() again. */
-int fdr_reopen(struct fdr_snap *s, struct fdr_desc *d)
-{
-	int fl = d->flflags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NONBLOCK | O_CLOEXEC);
-	int fd = fdr_proc_reopen(d->rep, fl | O_NONBLOCK | O_NOCTTY);
+	int fd = timerfd_make(d);
 	if (fd < 0)
 		return fd;
-	if (d->u.file.pos > 0)
-		sys_lseek(fd, d->u.file.pos, SEEK_SET);
 	return fdr_place(s, d, fd);
 }
+
+static size_t timerfd_describe(const struct fdr_desc *d, char *buf, size_t len, size_t at)
+{
+	return fdr_put(buf, len, at, " clock=%d interval=%ld.%09ld", d->u.tfd.clockid,
+	               (long)d->u.tfd.interval.tv_sec, d->u.tfd.interval.tv_nsec);
+}
+
+const struct fdr_kind_ops fdr_kind_timerfd = {
+	.name = "timerfd",
+	.link = "anon_inode:[timerfd]",
+	.fdinfo = 1,
+	.discover = timerfd_discover,
+	.decide = fdr_decide_own,
+	.order = 3,
+	.rebuild_desc = timerfd_rebuild,
+	.describe = timerfd_describe,
+};
