@@ -166,7 +166,12 @@ int ctlsock_init(const struct ctl_core_ops *ops)
 		         "(NUWA_RUNTIME_DIR or XDG_RUNTIME_DIR)");
 		return -ENAMETOOLONG;
 	}
-	return ctl_listen();
+	int r = ctl_listen();
+	/* Now, not at the control thread's first poll: the program must find
+	 * its descriptor table as it will stay (it may count it, fd_leak). */
+	if (r == 0)
+		ctl_reserve_take();
+	return r;
 }
 
 const char *ctlsock_path(void)

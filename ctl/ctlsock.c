@@ -305,7 +305,7 @@ static void refuse(int fd, int err, const char *msg)
 static int reserve_fd = -1;
 static int table_full_logged;
 
-static void reserve_take(void)
+void ctl_reserve_take(void)
 {
 	if (reserve_fd < 0 && (reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
 		reserve_fd = nuwa_own_fd(nuwa_fd_high(reserve_fd));
@@ -338,7 +338,7 @@ static void accept_table_full(int err)
 		       "a request until it closes some");
 	else
 		sys_ppoll(NULL, 0, NUWA_MS_TS(100));
-	reserve_take();
+	ctl_reserve_take();
 }
 
 static void accept_clients(void)
@@ -392,7 +392,7 @@ int ctlsock_pollfds(struct pollfd *pfd, int max)
 {
 	ctl_listen_if_pending();
 	if (ctl_listen_fd >= 0)
-		reserve_take();
+		ctl_reserve_take();
 	int n = 0;
 	if (ctl_listen_fd >= 0 && n < max)
 		pfd[n++] = (struct pollfd){ .fd = ctl_listen_fd, .events = POLLIN };

@@ -62,6 +62,7 @@ int  ctl_wait_socket(pid_t pid, int timeout_ms);  /* until DIR/PID.sock answers 
 
 /* ctlsock.c */
 void ctl_tables_init(void);
+void ctl_reserve_take(void);   /* the descriptor kept for a full table */
 void ctl_forget_all(const int *keep);
 void ctl_conn_close(struct ctl_conn *c);
 
