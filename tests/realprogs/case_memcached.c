@@ -89,7 +89,7 @@ static void *client(void *arg)
 		for (int n = 0; n < 100 && l->errors == 0; n++, l->ops++) {
 			snprintf(val, sizeof val, "%d-%ld", l->id, l->ops);
 			snprintf(req, sizeof req, "set %s 0 0 %zu\r\n%s\r\nget %s\r\n", key, strlen(val), val, key);
-			char want[128];
+			char want[256];
 			snprintf(want, sizeof want, "STORED\r\nVALUE %s 0 %zu\r\n%s\r\nEND\r\n", key, strlen(val), val);
 			if (rp_converse(fd, req, resp, sizeof resp, "END\r\n", 5000) < 0 || strcmp(resp, want)) {
 				snprintf(l->err, sizeof l->err, "client %d (pid %ld): sent set+get %s, got \"%.80s\"",

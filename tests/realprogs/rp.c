@@ -529,3 +529,13 @@ int rp_still_template(struct rp *r)
 	        "the template %d is no longer a template (nuwa status exited %d): %.300s", r->tmpl, rc, out);
 	return 0;
 }
+
+void rp_trace(struct rp *r, const char *what)
+{
+	static long long t0;
+	if (!getenv("RP_TRACE"))
+		return;
+	if (!t0)
+		t0 = rp_now_ms();
+	fprintf(stderr, "  [%s +%lld ms] %.*s\n", r->name, rp_now_ms() - t0, (int)strcspn(what, "\n"), what);
+}

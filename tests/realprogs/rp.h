@@ -93,6 +93,9 @@ long rp_field(const char *text, const char *prefix);
 /* `nuwa status` says the template is still a template. */
 int rp_still_template(struct rp *r);
 
+/* With RP_TRACE set: a timestamped step on stderr. */
+void rp_trace(struct rp *r, const char *what);
+
 /* Print DIR/prog.log and DIR/nuwa.log (their ends) to stderr. */
 void rp_dump(struct rp *r);
 
