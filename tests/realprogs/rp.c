@@ -162,6 +162,11 @@ int rp_nuwa(struct rp *r, char *out, size_t cap, int timeout_ms, ...)
 	out[0] = 0;
 	if (!argv[0])
 		return rp_fail(r, "NUWA_CLI is not set");
+	return rp_exec(r, argv, out, cap, timeout_ms);
+}
+
+int rp_exec(struct rp *r, const char *const *argv, char *out, size_t cap, int timeout_ms)
+{
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;

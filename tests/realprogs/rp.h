@@ -57,6 +57,8 @@ int rp_start(struct rp *r, const char *const *argv, const char *const *env);
 /* Run nuwa with the arguments (NULL-terminated) within timeout_ms; output
  * (stdout and stderr) in out.  Returns the exit status, -1 on timeout. */
 int rp_nuwa(struct rp *r, char *out, size_t cap, int timeout_ms, ...) __attribute__((sentinel));
+/* Run argv (a path first) the same way. */
+int rp_exec(struct rp *r, const char *const *argv, char *out, size_t cap, int timeout_ms);
 int rp_freeze(struct rp *r);
 /* Spawn n more children (appended to r->kid). */
 int rp_spawn(struct rp *r, int n);
