@@ -2,13 +2,18 @@
 # build/ once, and delegates to ninja/meson.
 BUILD ?= build
 DEB_DEPS = meson ninja-build pkg-config libffi-dev libcriterion-dev gcc valgrind gnuplot-nox
+# The programs of the real-program suite (tests/realprogs, docs/compat.md).
+REAL_DEPS = memcached haproxy unbound nginx ruby python3
 
-.PHONY: all deps build demo test bench install clean
+.PHONY: all deps real-deps build demo test bench install clean
 
 all: build
 
 deps:
 	@./tools/install-deps $(DEB_DEPS)
+
+real-deps:
+	@./tools/install-deps $(REAL_DEPS)
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
@@ -19,7 +24,7 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	./tools/demo $(BUILD)
 
-test: build
+test: build real-deps
 	@rc=0; meson test -C $(BUILD) --print-errorlogs --num-processes 2 || rc=$$?; \
 	./tools/test-summary $(BUILD)/meson-logs/testlog.json; exit $$rc
 

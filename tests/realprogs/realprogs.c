@@ -11,6 +11,7 @@
  *                    counted as a failure)
  * then `N passed, N failed`.  On FAIL and XFAIL the program's and libnuwa's
  * logs follow on stderr. */
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <signal.h>
@@ -89,6 +90,40 @@ static int shows(struct rp *r, const char *evidence)
 	return 0;
 }
 
+/* Processes of this case's group still running after rp_stop(): named in
+ * the failure, then killed. */
+static int left_behind(struct rp *r)
+{
+	char names[512] = "";
+	int n = 0;
+	DIR *d = opendir("/proc");
+	for (struct dirent *e; d && (e = readdir(d));) {
+		pid_t pid = atoi(e->d_name);
+		char path[64], buf[512], comm[64], state;
+		int pgrp;
+		if (pid <= 0 || pid == getpid())
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/stat", pid);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		int ok = fgets(buf, sizeof buf, f) != NULL;
+		fclose(f);
+		char *p = ok ? strrchr(buf, ')') : NULL;
+		if (!p || sscanf(p + 2, "%c %*d %d", &state, &pgrp) != 2 || pgrp != getpgrp() || state == 'Z')
+			continue;
+		snprintf(comm, sizeof comm, "%.*s", (int)(p - strchr(buf, '(') - 1), strchr(buf, '(') + 1);
+		snprintf(names + strlen(names), sizeof names - strlen(names), " %d (%s)", pid, comm);
+		kill(pid, SIGKILL);
+		n++;
+	}
+	if (d)
+		closedir(d);
+	if (n)
+		rp_fail(r, "left running after nuwa stop and the children's SIGTERM/SIGKILL:%s", names);
+	return n;
+}
+
 /* Run one case in a child process (its own group, a subreaper for whatever
  * the template's children leave); the result comes back in shared memory. */
 static void run_case(const struct rp_case *c, struct rp *r)
@@ -114,6 +149,8 @@ static void run_case(const struct rp_case *c, struct rp *r)
 		rp_stop(r);
 		while (waitpid(-1, NULL, WNOHANG) > 0)
 			;
+		if (left_behind(r) && rc == 0)
+			rc = -1;
 		_exit(rc == 0 ? 0 : 1);
 	}
 	setpgid(pid, pid);
