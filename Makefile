@@ -1,7 +1,7 @@
 # A thin wrapper over meson: every target installs what is missing, configures
 # build/ once, and delegates to ninja/meson.
 BUILD ?= build
-DEB_DEPS = meson ninja-build pkg-config libffi-dev libcriterion-dev gcc valgrind gnuplot-nox
+DEB_DEPS = meson ninja-build pkg-config libffi-dev libcriterion-dev gcc valgrind gnuplot-nox memcached
 # The programs of the real-program suite (tests/realprogs, docs/compat.md).
 REAL_DEPS = memcached haproxy unbound nginx ruby python3
 
@@ -24,9 +24,12 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	./tools/demo $(BUILD)
 
+# The suite's control sockets go to a private runtime directory, removed
+# afterwards: nothing is left in the user's.
 test: build real-deps
-	@rc=0; meson test -C $(BUILD) --print-errorlogs --num-processes 2 || rc=$$?; \
-	./tools/test-summary $(BUILD)/meson-logs/testlog.json; exit $$rc
+	@rc=0; rd=$$(mktemp -d /tmp/nuwa-test.XXXXXX); \
+	NUWA_RUNTIME_DIR=$$rd/run meson test -C $(BUILD) --print-errorlogs --num-processes 2 || rc=$$?; \
+	rm -rf "$$rd"; ./tools/test-summary $(BUILD)/meson-logs/testlog.json; exit $$rc
 
 bench: build
 	./bench/run $(BUILD)

@@ -59,6 +59,12 @@ void client_print_error(struct client *cl, const struct ctl_msg *m);
 /* The runtime directory that `nuwa list` scans. */
 int  client_rundir(char *buf, size_t len);
 
+/* sockwatch.c: control sockets of processes that are gone */
+/* Remove DIR/PID.sock if it is ours and nobody listens on it; 1 if removed. */
+int  cli_remove_stale_socket(const char *dir, pid_t pid);
+/* nuwa run, before exec: remove our socket once the program has ended. */
+void cli_watch_own_socket(void);
+
 /* verbs */
 int cmd_run(int argc, char **argv);
 int cmd_freeze(int argc, char **argv);

@@ -232,19 +232,6 @@ static void read_cmdline(pid_t pid, char *out, size_t len)
 	out[n] = 0;
 }
 
-/* A socket whose process is gone (killed before it could remove it):
- * remove it, but only a socket that is ours, and only after the process
- * is known not to exist. */
-static void prune(const char *dir, const char *name, pid_t pid)
-{
-	char path[600];
-	struct stat st;
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	if (kill(pid, 0) < 0 && errno == ESRCH && lstat(path, &st) == 0 &&
-	    S_ISSOCK(st.st_mode) && st.st_uid == geteuid())
-		unlink(path);
-}
-
 int cmd_list(int argc, char **argv)
 {
 	static const struct option lo[] = { { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
@@ -300,7 +287,7 @@ int cmd_list(int argc, char **argv)
 		strcpy(a.sun_path, target);
 		if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
 			if (errno == ECONNREFUSED)
-				prune(dir, e->d_name, pid);
+				cli_remove_stale_socket(dir, pid);
 			close(fd);
 			continue;
 		}

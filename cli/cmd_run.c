@@ -1,7 +1,9 @@
 /* nuwa run: exec a program with libnuwa preloaded and configured.
  *
  * The program keeps nuwa's pid (exec, not fork), so `nuwa run ... &` gives
- * the shell the pid that `nuwa freeze` and `nuwa spawn` then take. */
+ * the shell the pid that `nuwa freeze` and `nuwa spawn` then take.  A
+ * watcher removes the program's control socket once it has ended, however
+ * it ended (cli/sockwatch.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -224,6 +226,7 @@ int cmd_run(int argc, char **argv)
 	} else if (!old || !*old) {
 		setenv("LD_PRELOAD", path, 1);
 	}
+	cli_watch_own_socket();
 	execvp(argv[optind], argv + optind);
 	int e = errno;
 	cli_err("%s: %s", argv[optind], e == ENOENT ? "command not found" : strerror(e));

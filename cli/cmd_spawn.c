@@ -173,7 +173,12 @@ static int converse(struct client *cl, const struct spawn_opts *o, struct kids *
 		case CTL_REP_SPAWNED: {
 			int32_t pid = 0;
 			ctl_get_i32(&m, CTL_F_PID, &pid);
-			printf("%d\n", pid);
+			/* With --stdio our stdout is the child's: keep it the
+			 * program's own output, and name the child on stderr. */
+			if (o->stdio)
+				fprintf(stderr, "nuwa spawn: child %d\n", pid);
+			else
+				printf("%d\n", pid);
 			fflush(stdout);
 			k->pid[k->n] = pid;
 			k->done[k->n] = 0;

@@ -293,7 +293,8 @@ static void exec_child(const char *path, const char *name, const struct nh_opts 
 					k = sizeof key - 1;
 				memcpy(key, *e, k);
 				key[k] = 0;
-				if (strcmp(key, "NUWA_SCENARIO_DIR") && strcmp(key, "NUWA_LIB")) {
+				if (strcmp(key, "NUWA_SCENARIO_DIR") && strcmp(key, "NUWA_LIB") &&
+				    strcmp(key, "NUWA_RUNTIME_DIR")) {
 					unsetenv(key);
 					again = 1;
 					break;
@@ -302,6 +303,13 @@ static void exec_child(const char *path, const char *name, const struct nh_opts 
 	}
 	setenv("NUWA_MODE", "clone", 1);
 	setenv("NUWA_LOG", "info", 1);
+	/* Never the user's runtime directory: the harness kills whole process
+	 * groups, and a killed process cannot remove its control socket. */
+	if (!getenv("NUWA_RUNTIME_DIR")) {
+		char rd[64];
+		snprintf(rd, sizeof rd, "/tmp/nuwa-tests-%u", (unsigned)getuid());
+		setenv("NUWA_RUNTIME_DIR", rd, 1);
+	}
 	for (const char *const *e = o->env; e && *e; e++) {
 		if (strchr(*e, '='))
 			putenv((char *)*e);

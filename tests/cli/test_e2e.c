@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -198,13 +199,16 @@ Test(e2e, stdio_wait_and_sigint)
 	ct_nuwa(&o, 20000, "spawn", "--stdio", "--wait", "--call", "cli_scn_say(str:\"hello, caller\")",
 	        "--call", "_exit(int:3)", p, NULL);
 	CHECK(o.code == 3, "exit code %d (want 3): %s", o.code, o.err);
-	CHECK(strstr(o.out, "hello, caller\n"), "child output missing: [%s]", o.out);
+	/* stdout is the child's alone: exactly what it printed, no pid */
+	CHECK(strcmp(o.out, "hello, caller\n") == 0, "stdout is not the child's output: [%s]", o.out);
+	CHECK(strstr(o.err, "nuwa spawn: child "), "no pid on stderr: [%s]", o.err);
 
 	struct ct_bg w;
 	const char *argv[] = { ct_path("NUWA_CLI"), "spawn", "--stdio", "--wait", p, NULL };
-	ct_start(&w, argv, NULL, 0);
-	CHECK(ct_expect(&w, "\n", 10000), "no pid from spawn --wait");
-	pid_t k = (pid_t)atol(w.buf);
+	ct_start(&w, argv, NULL, 1);
+	CHECK(ct_expect(&w, "nuwa spawn: child ", 10000) && ct_expect(&w, "\n", 10000),
+	      "no pid from spawn --wait: %s", w.buf);
+	pid_t k = (pid_t)atol(strstr(w.buf, "nuwa spawn: child ") + 18);
 	kids[nkids++] = k;
 	progress(k, 50, 10000);
 	kill(w.pid, SIGINT);
@@ -394,4 +398,60 @@ Test(e2e, stop_and_list)
 	expect_state(k, "running");
 	ct_nuwa(&o, 10000, "status", p, NULL);
 	CHECK(o.code == 3, "the stopped template still answers: %d", o.code);
+}
+
+static int sockets_in_rundir(void)
+{
+	int n = 0;
+	DIR *d = opendir(ct_rundir());
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += strstr(e->d_name, ".sock") != NULL;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static int wait_sockets(int want, int timeout_ms)
+{
+	long long deadline = ct_now_ms() + timeout_ms;
+	int n;
+	while ((n = sockets_in_rundir()) != want && ct_now_ms() < deadline)
+		ct_sleep_ms(20);
+	return n;
+}
+
+/* A process that ends without libnuwa's exit path (SIGKILL) leaves no
+ * control socket: the template removes each child's when it reaps it, and
+ * `nuwa run` the program's own once the program has ended. */
+Test(e2e, no_socket_left_by_killed_processes)
+{
+	pid_t pid = start("template", "0", NULL);
+	char p[32];
+	snprintf(p, sizeof p, "%d", pid);
+	progress(pid, 20, 10000);
+	ct_nuwa(&o, 20000, "freeze", p, NULL);
+	CHECK(o.code == 0, "freeze: %s", o.err);
+	ct_nuwa(&o, 60000, "spawn", "-n", "100", p, NULL);
+	CHECK(o.code == 0, "spawn -n 100: exit %d: %s", o.code, o.err);
+	int first = nkids;
+	for (char *s = o.out; *s; s = strchr(s, '\n') ? strchr(s, '\n') + 1 : s + strlen(s))
+		if (atol(s) > 0)
+			kids[nkids++] = (pid_t)atol(s);
+	CHECK(nkids - first == 100, "%d pids printed", nkids - first);
+	/* each child made its own socket */
+	CHECK(wait_sockets(101, 20000) == 101, "%d sockets for the template and 100 children",
+	      sockets_in_rundir());
+
+	for (int i = first; i < nkids; i++)
+		kill(kids[i], SIGKILL);
+	int n = wait_sockets(1, 20000);
+	CHECK(n == 1, "%d sockets left after 100 children were killed (want the template's)", n);
+	for (int i = first; i < nkids; i++)
+		CHECK(!ct_alive(kids[i]), "child %d survived SIGKILL", kids[i]);
+	expect_state(p, "template");
+
+	kill(pid, SIGKILL);
+	ct_wait(&prog, 10000);
+	n = wait_sockets(0, 20000);
+	CHECK(n == 0, "%d sockets left after the template under nuwa run was killed", n);
 }

@@ -263,6 +263,10 @@ static void eplist_child(void *arg)
 	want = strchr(want, '|') + 1;
 	const char *got = ut_fdinfo(ep);
 	/* compare "tfd: events: data:" of each line; ino differs for rebuilt targets */
+	int n = 0;
+	for (const char *p = got; (p = strstr(p, "tfd:")); p++)
+		n++;
+	UT_CHECK(n == 3, "child's epoll %d has %d registrations, not 3:\n%s", ep, n, got);
 	for (const char *p = want; (p = strstr(p, "tfd:")); p++) {
 		char line[80];
 		const char *pos = strstr(p, "pos:");
@@ -276,27 +280,35 @@ Test(anon, epoll_registrations_copied_stale_number)
 	ut_protect_existing();
 	int ep = epoll_create1(0);
 	int p[2];
-	pipe(p);
+	cr_assert_geq(ep, 0);
+	cr_assert_eq(pipe(p), 0);
 	int e = eventfd(0, 0);
+	cr_assert_geq(e, 0);
 	struct epoll_event ev = { EPOLLIN | EPOLLET | EPOLLONESHOT, { .u64 = 0x1111 } };
-	epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+	cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev), 0);
 	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
 	ev.data.u64 = 0x2222;
-	epoll_ctl(ep, EPOLL_CTL_ADD, e, &ev);
+	cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, e, &ev), 0);
 	/* registration under a number that is then closed, its dup kept (epoll(7) Q6) */
 	int e2 = eventfd(0, 0);
+	cr_assert_geq(e2, 0);
 	ev.events = EPOLLIN;
 	ev.data.u64 = 0x3333;
-	epoll_ctl(ep, EPOLL_CTL_ADD, e2, &ev);
+	cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, e2, &ev), 0);
 	int keep = dup(e2);
+	cr_assert_geq(keep, 0);
 	close(e2);
 	char before[8192];
 	snprintf(before, sizeof before, "%d|%s", ep, ut_fdinfo(ep));
+	/* the three registrations are what the child must find */
+	int regs = 0;
+	for (const char *q = before; (q = strstr(q, "tfd:")); q++)
+		regs++;
+	cr_assert_eq(regs, 3, "the parent's epoll has %d registrations:\n%s", regs, before);
 	ut_prepare();
 	pid_t pid = ut_child(eplist_child, before);
 	fdremap_finish();
 	ut_wait(pid);
-	(void)keep;
 }
 
 /* ---- inotify ------------------------------------------------------------------------ */

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!@PYTHON3@
 # python_threads — a real interpreter under libnuwa: CPython's threads (GIL
 # hand-offs through pthread condvars and timed waits) frozen and cloned.
 #
