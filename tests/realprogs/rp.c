@@ -210,6 +210,14 @@ int rp_freeze(struct rp *r)
 	snprintf(pid, sizeof pid, "%d", r->tmpl);
 	int rc = rp_nuwa(r, out, sizeof out, 30000, "freeze", pid, NULL);
 	REQUIRE(rc == 0, "nuwa freeze %s exited %d: %.600s", pid, rc, out);
+	/* Every thread was parked at a freeze point, none after the timeout. */
+	char busy[512] = "";
+	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		if (strstr(l, "thread ") && strstr(l, "busy"))
+			snprintf(busy + strlen(busy), sizeof busy - strlen(busy), "%s[%s]", busy[0] ? ", " : "",
+			         l + strspn(l, " "));
+	REQUIRE(!busy[0], "nuwa freeze: threads parked busy, at no freeze point (the freeze waited out "
+	        "its timeout): %s", busy);
 	return 0;
 }
 
