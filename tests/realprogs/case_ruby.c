@@ -19,9 +19,9 @@ static int ask(struct rp *r, int i, const char *req, char *resp, size_t cap)
 	int rc = rp_tcp(r->port, req, resp, cap, "\n", 10000);
 	if (i >= 0)
 		rp_all(r);
-	REQUIRE(rc > 0, "no answer to \"%.*s\" from %s %d%s", (int)strcspn(req, "\n"), req,
+	REQUIRE(rc > 0, "no answer to \"%.*s\" from %s %d (%s)", (int)strcspn(req, "\n"), req,
 	        i >= 0 ? "child" : "the program", i >= 0 ? r->kid[i] : r->tmpl,
-	        i >= 0 && !rp_alive(r->kid[i]) ? " (it died)" : "");
+	        rp_death(r, i >= 0 ? r->kid[i] : r->tmpl));
 	return 0;
 }
 

@@ -24,7 +24,7 @@
 struct rp {
 	const char *name;
 	char dir[200];          /* the case's private temporary directory */
-	char why[2048];         /* the first failure */
+	char why[2048];         /* the failures, first first */
 	pid_t tmpl;             /* the program started by `nuwa run` */
 	pid_t kid[RP_MAXKIDS];  /* spawned children, in order */
 	int nkids;
@@ -32,7 +32,7 @@ struct rp {
 	long long ms;           /* the case's wall time */
 };
 
-/* Record the first failure; returns -1. */
+/* Record a failure (after the first, appended as "| then: ..."); -1. */
 int rp_fail(struct rp *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Property lines read as specs: REQUIRE(condition, "what was seen", ...). */
@@ -51,7 +51,7 @@ int rp_write_file(const char *path, const char *text);
 long long rp_now_ms(void);
 void rp_sleep_ms(int ms);
 
-/* `nuwa run --log info --log-file DIR/nuwa.log -- argv...` with
+/* `nuwa run --log debug --log-file DIR/nuwa.log -- argv...` with
  * NUWA_RUNTIME_DIR=DIR/rt, stdout and stderr to DIR/prog.log. */
 int rp_start(struct rp *r, const char *const *argv, const char *const *env);
 /* Run nuwa with the arguments (NULL-terminated) within timeout_ms; output
@@ -69,6 +69,9 @@ void rp_stop(struct rp *r);
 int rp_only(struct rp *r, int i);
 void rp_all(struct rp *r);
 
+/* How a spawned child ended, from the template's (debug) log: "killed by
+ * signal 11, Segmentation fault", "exited with status 0", or "gone". */
+const char *rp_death(struct rp *r, pid_t pid);
 int rp_alive(pid_t pid);                      /* exists and is not a zombie */
 int rp_wait_gone(pid_t pid, int timeout_ms);  /* 1 once it is gone */
 int rp_threads(pid_t pid);
