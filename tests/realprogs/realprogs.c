@@ -28,6 +28,7 @@
 
 static const struct rp_case *const cases[] = {
 	&case_memcached, &case_python, &case_ruby, &case_haproxy, &case_unbound, &case_nginx,
+	&case_redis, &case_node, &case_caddy,
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -48,8 +49,16 @@ static void read_known(const char *path)
 	while (fgets(line, sizeof line, f) && nknown < 32) {
 		struct known *k = &known[nknown];
 		int used = 0;
-		if (line[0] == '#' || sscanf(line, "%63s %255s %n", k->name, k->evidence, &used) < 2)
+		if (line[0] == '#' || sscanf(line, "%63s %n", k->name, &used) < 1)
 			continue;
+		char *ev = line + used;   /* a word, or "a quoted string" */
+		char *end = *ev == '"' ? strchr(ev + 1, '"') : ev + strcspn(ev, " \t\n");
+		if (!end || end == ev)
+			continue;
+		ev += *ev == '"';
+		snprintf(k->evidence, sizeof k->evidence, "%.*s", (int)(end - ev), ev);
+		used = (int)(end + (*end == '"') - line);
+		used += (int)strspn(line + used, " \t");
 		snprintf(k->why, sizeof k->why, "%s", line + used);
 		k->why[strcspn(k->why, "\n")] = 0;
 		nknown++;

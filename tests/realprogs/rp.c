@@ -583,3 +583,32 @@ void rp_trace(struct rp *r, const char *what)
 		t0 = rp_now_ms();
 	fprintf(stderr, "  [%s +%lld ms] %.*s\n", r->name, rp_now_ms() - t0, (int)strcspn(what, "\n"), what);
 }
+
+int rp_http(struct rp *r, int i, const char *path, char *resp, size_t cap)
+{
+	char req[512];
+	snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+	if (i >= 0)
+		CHECK(rp_only(r, i));
+	int n = rp_tcp(r->port, req, resp, cap, NULL, 10000);
+	if (i >= 0)
+		rp_all(r);
+	pid_t pid = i >= 0 ? r->kid[i] : r->tmpl;
+	REQUIRE(n > 0 && strstr(resp, " 200 "), "GET %s from %s %d (%s): \"%.200s\"", path,
+	        i >= 0 ? "child" : "the program", pid, rp_death(r, pid), resp);
+	return 0;
+}
+
+int rp_dontfork_maps(pid_t pid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof path, "/proc/%d/smaps", pid);
+	FILE *f = fopen(path, "re");
+	int n = 0;
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " dc"))
+			n++;
+	if (f)
+		fclose(f);
+	return n;
+}

@@ -86,6 +86,11 @@ int rp_tcp(int port, const char *req, char *resp, size_t cap, const char *until,
 int rp_connect(int port, int timeout_ms);
 int rp_converse(int fd, const char *req, char *resp, size_t cap, const char *until,
                 int timeout_ms);
+/* GET path (HTTP/1.1, Connection: close) from child i alone (i < 0:
+ * whoever answers); the whole reply in resp; fails unless it is a 200. */
+int rp_http(struct rp *r, int i, const char *path, char *resp, size_t cap);
+/* How many mappings of pid are marked MADV_DONTFORK (VmFlags dc). */
+int rp_dontfork_maps(pid_t pid);
 /* Wait until 127.0.0.1:port accepts (a TCP connect succeeds). */
 int rp_wait_tcp(int port, int timeout_ms);
 /* One DNS query for NAME type A over UDP to 127.0.0.1:port: 1 and the first
