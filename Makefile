@@ -3,7 +3,7 @@
 BUILD ?= build
 DEB_DEPS = meson ninja-build pkg-config libffi-dev libcriterion-dev gcc valgrind gnuplot-nox memcached
 # The programs of the real-program suite (tests/realprogs, docs/compat.md).
-REAL_DEPS = memcached haproxy unbound nginx ruby python3 redis-server nodejs caddy
+REAL_DEPS = memcached haproxy unbound nginx ruby python3 redis-server nodejs caddy perl openjdk-17-jdk-headless
 
 .PHONY: all deps real-deps build demo test bench install clean
 

@@ -28,7 +28,7 @@
 
 static const struct rp_case *const cases[] = {
 	&case_memcached, &case_python, &case_ruby, &case_haproxy, &case_unbound, &case_nginx,
-	&case_redis, &case_node, &case_caddy,
+	&case_redis, &case_node, &case_caddy, &case_perl, &case_java,
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
