@@ -3,9 +3,11 @@
  * every child, each child answers on the shared sockets, a record added in
  * one child is absent from the other, SIGHUP (reload: back to the config's
  * records) acts only in the child it is sent to, and a child spawned last has
- * exactly the template's records. */
+ * exactly the template's records.  unbound-user: the same as Debian's
+ * default user, which unbound switches to after start. */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "cases.h"
@@ -19,7 +21,7 @@ static const char conf[] =
 	"    num-threads: %d\n"
 	"    do-ip6: no\n"
 	"    do-daemonize: no\n"
-	"    username: \"\"\n"
+	"    username: \"%s\"\n"
 	"    chroot: \"\"\n"
 	"    directory: \"%s\"\n"
 	"    pidfile: \"\"\n"
@@ -35,6 +37,7 @@ static const char conf[] =
 	"    control-use-cert: no\n";
 
 static char ctl_bin[512], cfg[300];
+static int as_user;   /* unbound drops root for its own user after start */
 
 /* unbound-control CMD... to child i alone (i < 0: whoever answers). */
 static int control(struct rp *r, int i, const char *a1, const char *a2, const char *a3, char *out,
@@ -91,7 +94,9 @@ static int run(struct rp *r)
 	REQUIRE(rp_which("unbound", bin, sizeof bin), "unbound is not installed (make deps)");
 	REQUIRE(rp_which("unbound-control", ctl_bin, sizeof ctl_bin), "unbound-control is not installed");
 	r->port = rp_free_port();
-	snprintf(text, sizeof text, conf, r->port, THREADS, r->dir, r->dir);
+	snprintf(text, sizeof text, conf, r->port, THREADS, as_user ? "unbound" : "", r->dir, r->dir);
+	if (as_user)
+		chmod(r->dir, 0755);
 	REQUIRE(rp_write_file(rp_path(r, "unbound.conf", cfg, sizeof cfg), text) == 0, "cannot write %s", cfg);
 	const char *argv[] = { bin, "-d", "-c", cfg, NULL };
 	CHECK(rp_start(r, argv, NULL));
@@ -112,6 +117,15 @@ static int run(struct rp *r)
 	CHECK(control(r, 0, "local_data", "child0.test.", "A 192.0.2.3", out, sizeof out));
 	HAS(0, "child0.test", "192.0.2.3");
 	LACKS(1, "child0.test");
+
+	if (as_user) {   /* SIGTERM to child 0 ends it alone (a reload would lack root) */
+		kill(r->kid[0], SIGTERM);
+		REQUIRE(rp_wait_gone(r->kid[0], 10000), "child %d does not exit on SIGTERM", r->kid[0]);
+		CHECK(child_has_template_state(r, 1));
+		CHECK(rp_spawn(r, 1));
+		CHECK(child_has_template_state(r, 2));
+		return 0;
+	}
 
 	/* SIGHUP to child 0 reloads it alone: back to the config's records. */
 	kill(r->kid[0], SIGHUP);
@@ -135,6 +149,20 @@ static int run(struct rp *r)
 	LACKS(2, "child0.test");
 	return 0;
 }
+
+static int run_as_user(struct rp *r)
+{
+	as_user = 1;
+	return run(r);
+}
+
+/* The same with Debian's `username: "unbound"`: privileges dropped after start. */
+const struct rp_case case_unbound_user = {
+	"unbound-user",
+	"username unbound: each child answers with the pre-freeze record and its own control socket, "
+	"records and SIGTERM stay in their child, template unchanged",
+	run_as_user,
+};
 
 const struct rp_case case_unbound = {
 	"unbound",

@@ -12,6 +12,6 @@ struct rp_case {
 
 extern const struct rp_case case_memcached, case_python, case_ruby, case_haproxy,
 	case_unbound, case_nginx, case_redis, case_node, case_caddy,
-	case_perl, case_java;
+	case_perl, case_java, case_unbound_user;
 
 #endif

@@ -27,7 +27,8 @@
 #include "rp.h"
 
 static const struct rp_case *const cases[] = {
-	&case_memcached, &case_python, &case_ruby, &case_haproxy, &case_unbound, &case_nginx,
+	&case_memcached, &case_python, &case_ruby, &case_haproxy, &case_unbound, &case_unbound_user,
+	&case_nginx,
 	&case_redis, &case_node, &case_caddy, &case_perl, &case_java,
 };
 #define NCASES (sizeof cases / sizeof cases[0])
@@ -220,7 +221,10 @@ int main(int argc, char **argv)
 			failed++;
 		}
 		fflush(stderr);
-		nftw(r->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		if (getenv("RP_KEEP"))   /* for a look at the logs by hand */
+			fprintf(stderr, "realprogs: %s kept\n", r->dir);
+		else
+			nftw(r->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	}
 	if (xfailed)
 		printf("known failures (XFAIL, libnuwa defects in tests/realprogs/known-failures):%s\n", xfails);

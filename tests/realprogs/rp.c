@@ -247,6 +247,20 @@ int rp_freeze(struct rp *r)
 	return 0;
 }
 
+/* libnuwa logged that pid runs without a control socket. */
+static int socket_refused(struct rp *r, pid_t pid)
+{
+	char path[300], line[512], want[64];
+	snprintf(want, sizeof want, "nuwa[%d]: error: control socket disabled", pid);
+	FILE *f = fopen(rp_path(r, "nuwa.log", path, sizeof path), "re");
+	int found = 0;
+	while (f && !found && fgets(line, sizeof line, f))
+		found = strstr(line, want) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
 int rp_spawn(struct rp *r, int n)
 {
 	char out[4096], pid[16], num[8];
@@ -266,6 +280,19 @@ int rp_spawn(struct rp *r, int n)
 	for (int i = r->nkids - n; i < r->nkids; i++)
 		REQUIRE(rp_alive(r->kid[i]), "child %d died right after it was spawned (%s)", r->kid[i],
 		        rp_death(r, r->kid[i]));
+	/* Each child has its own control socket (docs/cli.md); a failure, but
+	 * the children can still be checked. */
+	for (int i = r->nkids - n; i < r->nkids; i++) {
+		char kid[16];
+		snprintf(kid, sizeof kid, "%d", r->kid[i]);
+		long long deadline = rp_now_ms() + 5000;   /* the child makes it as it resumes */
+		while ((rc = rp_nuwa(r, out, sizeof out, 10000, "status", kid, NULL)) == 3 &&
+		       rp_alive(r->kid[i]) && !socket_refused(r, r->kid[i]) && rp_now_ms() < deadline)
+			rp_sleep_ms(20);
+		if (rc != 0 || !strstr(out, "spawned yes"))
+			rp_fail(r, "child %d has no control socket of its own: nuwa status exited %d: %.200s",
+			        r->kid[i], rc, out);
+	}
 	return 0;
 }
 
