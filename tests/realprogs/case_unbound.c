@@ -7,7 +7,9 @@
  * default user, which unbound switches to after start. */
 #include <signal.h>
 #include <stdio.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "cases.h"
@@ -150,10 +152,22 @@ static int run(struct rp *r)
 	return 0;
 }
 
+/* The children make their control sockets in /tmp/nuwa-EUID of the uid
+ * they have (docs/cli.md): that directory is removed if this case made it
+ * and it is empty again. */
 static int run_as_user(struct rp *r)
 {
+	struct passwd *pw = getpwnam("unbound");
+	REQUIRE(pw, "there is no user unbound (the unbound package makes it)");
+	char dir[64];
+	snprintf(dir, sizeof dir, "/tmp/nuwa-%u", (unsigned)pw->pw_uid);
+	int existed = access(dir, F_OK) == 0;
 	as_user = 1;
-	return run(r);
+	int rc = run(r);
+	rp_stop(r);
+	if (!existed)
+		rmdir(dir);
+	return rc;
 }
 
 /* The same with Debian's `username: "unbound"`: privileges dropped after start. */
