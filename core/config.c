@@ -148,7 +148,7 @@ static int open_log_file(const char *path)
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 	struct stat st;
 	if (fd >= 0 && fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
-		close(fd);
+		sys_close(fd);
 		nuwa_err("invalid NUWA_LOG_FILE=\"%s\": a FIFO or socket could block the "
 		         "program; use a regular file; libnuwa is disabled", path);
 		return -1;
