@@ -1,6 +1,7 @@
-/* libnuwa internal interfaces shared by core/, interpose/, tls/ and fdremap/.
- * Nothing here is exported: the library is built with -fvisibility=hidden and
- * only symbols marked NUWA_EXPORT leave it. */
+/* core/'s interface, for core/ itself and for interpose/ above it (the
+ * layers below see base/base.h and their own headers only).  Nothing here is
+ * exported: the library is built with -fvisibility=hidden and only symbols
+ * marked NUWA_EXPORT leave it. */
 #ifndef NUWA_INT_H
 #define NUWA_INT_H
 
@@ -103,7 +104,6 @@ void signals_thread_setup(void);              /* new app thread: park unblocked,
 int  signals_trigger_is_ours(void);
 
 /* ---- freeze / fork / resume ------------------------------------------------------ */
-struct freeze_report;
 /* Freeze all threads (not the caller if it is an app thread: it is handled by
  * nuwa_clone).  Returns 0 or -errno; err gets a one-line reason. */
 int  freeze_all(int timeout_ms, char *err, size_t errlen); /* 0: NUWA_FREEZE_TIMEOUT_MS */
