@@ -253,18 +253,28 @@ void timers_child_restore(void)
 			continue;
 		}
 		made++;
-		if (t->have_spec && (t->spec.it_value.tv_sec || t->spec.it_value.tv_nsec) &&
-		    syscall(SYS_timer_settime, t->id, 0, &t->spec, NULL) != 0)
+		/* a disarmed timer keeps its interval too (common_timer_set) */
+		if (t->have_spec && syscall(SYS_timer_settime, t->id, 0, &t->spec, NULL) != 0)
 			nuwa_warn("child: cannot re-arm POSIX timer %d (errno %d)", t->id, errno);
 	}
 	if (restore_ids)
 		prctl(PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0);
 	for (int i = 0; i < nextra; i++)
 		syscall(SYS_timer_delete, extra[i]);
-	for (int w = 0; w < 3; w++)
-		if ((itv[w].it_value.tv_sec || itv[w].it_value.tv_usec) &&
-		    syscall(SYS_setitimer, w, &itv[w], NULL) != 0)
+	for (int w = 0; w < 3; w++) {
+		struct itimerval v = itv[w];
+		if (!v.it_value.tv_sec && !v.it_value.tv_usec) {
+			if (!v.it_interval.tv_sec && !v.it_interval.tv_usec)
+				continue;
+			/* A periodic ITIMER_REAL reads 0 left while its SIGALRM is
+			 * pending: the kernel re-arms it when the signal is taken
+			 * (dequeue_signal).  The child does not inherit the pending
+			 * signal, so it gets that expiry now. */
+			v.it_value.tv_usec = 1;
+		}
+		if (syscall(SYS_setitimer, w, &v, NULL) != 0)
 			nuwa_warn("child: cannot re-arm itimer %d (errno %d)", w, errno);
+	}
 	if (ntimers)
 		nuwa_debug("child: %d of %zu POSIX timers re-created (%s)", made, ntimers,
 		           restore_ids ? "PR_TIMER_CREATE_RESTORE_IDS" : "in creation order");
