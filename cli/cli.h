@@ -54,6 +54,8 @@ int  client_recv(struct client *cl, struct ctl_msg *m, int timeout_ms, int extra
 /* Send a request built with b and wait for one reply; prints errors; returns
  * EX_OK with the reply in *m, or an exit code. */
 int  client_call(struct client *cl, struct ctl_buf *b, struct ctl_msg *m, int timeout_ms);
+/* An ERROR reply refusing us as another user (exit EX_NOPROC). */
+int  client_refused(const struct ctl_msg *m);
 /* Print an ERROR reply as "nuwa VERB: TARGET: message". */
 void client_print_error(struct client *cl, const struct ctl_msg *m);
 /* The runtime directory that `nuwa list` scans. */

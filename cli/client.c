@@ -62,6 +62,32 @@ static int find_in_proc_net_unix(pid_t pid, char *out, size_t len)
 	return found;
 }
 
+static long long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* A Unix stream connect() blocks while the listener's backlog is full (a
+ * process whose control thread does not accept): non-blocking, it fails
+ * with EAGAIN at once instead, so retry until CONNECT_MS have passed. */
+#define CONNECT_MS 10000
+static int connect_bounded(int fd, const struct sockaddr_un *a)
+{
+	int fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	long long deadline = now_ms() + CONNECT_MS;
+	int r;
+	while ((r = connect(fd, (const struct sockaddr *)a, sizeof *a)) < 0 &&
+	       (errno == EAGAIN || errno == EINTR) && now_ms() < deadline)
+		poll(NULL, 0, 10);
+	int e = errno;
+	fcntl(fd, F_SETFL, fl);
+	errno = e;
+	return r;
+}
+
 static int resolve(struct client *cl, const char *target)
 {
 	char dir[108];
@@ -108,10 +134,14 @@ int client_open(struct client *cl, const char *target)
 	}
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	memcpy(a.sun_path, cl->path, strlen(cl->path) + 1);
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+	if (connect_bounded(fd, &a) < 0) {
 		int e = errno;
 		close(fd);
-		if (e == ECONNREFUSED)
+		if (e == EAGAIN)
+			cli_err("%s: the process takes no connection on %s within %d s (its "
+			        "control thread is busy or stuck)", target, cl->path,
+			        CONNECT_MS / 1000);
+		else if (e == ECONNREFUSED)
 			cli_err("%s: nobody listens on %s (the process is gone)", target, cl->path);
 		else if (e == ENOENT)
 			cli_err("%s: no socket at %s", target, cl->path);
@@ -161,12 +191,6 @@ int client_send(struct client *cl, const void *msg, size_t len, const int *fds, 
 	return ctl_send_with_fds(cl->fd, msg, len, fds, nfds);
 }
 
-static long long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
-}
 
 int client_recv(struct client *cl, struct ctl_msg *m, int timeout_ms, int extra_fd)
 {
@@ -241,6 +265,14 @@ void client_print_error(struct client *cl, const struct ctl_msg *m)
 		cli_err("%ld: %s", (long)cl->pid, msg);
 	else
 		cli_err("%s: %s", cl->path, msg);
+}
+
+/* The process refused the connection itself (SO_PEERCRED: another user):
+ * it cannot be controlled by us, like a socket we may not connect to. */
+int client_refused(const struct ctl_msg *m)
+{
+	int32_t e = 0;
+	return m->type == CTL_REP_ERROR && ctl_get_i32(m, CTL_F_ERRNO, &e) == 0 && e == EACCES;
 }
 
 int client_call(struct client *cl, struct ctl_buf *b, struct ctl_msg *m, int timeout_ms)

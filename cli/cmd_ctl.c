@@ -122,7 +122,7 @@ static int call_checked(struct client *cl, struct ctl_buf *b, struct ctl_msg *m,
 {
 	int r = client_call(cl, b, m, ms);
 	if (r == EX_OK && is_error(cl, m))
-		r = EX_FAIL;
+		r = client_refused(m) ? EX_NOPROC : EX_FAIL;
 	return r;
 }
 

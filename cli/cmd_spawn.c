@@ -197,7 +197,7 @@ static int converse(struct client *cl, const struct spawn_opts *o, struct kids *
 		case CTL_REP_ERROR:
 			client_print_error(cl, &m);
 			if (spawning)
-				return o->wait ? EX_NUWA : EX_FAIL;
+				return client_refused(&m) ? EX_NOPROC : o->wait ? EX_NUWA : EX_FAIL;
 			if (!k->live)
 				return EX_NUWA;
 			{
@@ -269,7 +269,7 @@ int cmd_spawn(int argc, char **argv)
 			if (client_recv(&cl, &m, 1000, -1) == 1 && m.type == CTL_REP_ERROR) {
 				client_print_error(&cl, &m);   /* refused at once */
 				client_close(&cl);
-				return fail ? fail : EX_FAIL;
+				return fail ? fail : client_refused(&m) ? EX_NOPROC : EX_FAIL;
 			}
 			cli_err("%s: cannot send the request: %s", target, strerror(-r));
 			client_close(&cl);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nuwa_int.h"
@@ -26,6 +27,7 @@ struct nuwa_config nuwa_cfg = {
 
 extern int nuwa_log_fd;
 #pragma weak fdremap_parse_spec
+#pragma weak fdremap_own_fd
 
 static const struct { const char *name; int sig; } sig_names[] = {
 	{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 },
@@ -49,16 +51,47 @@ static int signal_usable(int sig)
 	       sig != nuwa_park_sig;
 }
 
+/* Signals a program's normal life sends itself (child exits, timers,
+ * alarms, the terminal's job control and resizes, out-of-band data, async
+ * I/O, resource limits): as a trigger they would freeze it on their first
+ * ordinary occurrence.  The reason, or NULL. */
+static const char *signal_self_sent(int sig)
+{
+	switch (sig) {
+	case SIGCHLD: return "the kernel sends it whenever a child exits or stops";
+	case SIGALRM: case SIGVTALRM: case SIGPROF:
+		return "the program's own timers and alarm() send it";
+	case SIGPIPE: return "every write to a closed pipe sends it";
+	case SIGCONT: case SIGTSTP: case SIGTTIN: case SIGTTOU: case SIGWINCH:
+		return "the terminal's job control and resizes send it";
+	case SIGURG: case SIGIO: return "socket and asynchronous I/O events send it";
+	case SIGXCPU: case SIGXFSZ: case SIGSYS:
+		return "the kernel sends it on resource limits or bad system calls";
+	}
+	return NULL;
+}
+
+/* Digits only: strtol() also takes leading blanks and a sign. */
+static int all_digits(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
 int nuwa_parse_signal(const char *s)
 {
 	char *end;
 	if (!s || !*s)
 		return -1;
 	if (*s >= '0' && *s <= '9') {
-		long v = strtol(s, &end, 10);
-		if (*end || !signal_usable((int)v) || v > INT_MAX)
+		if (!all_digits(s) || strlen(s) > 3)
 			return -1;
-		return (int)v;
+		long v = strtol(s, &end, 10);
+		return signal_usable((int)v) ? (int)v : -1;
 	}
 	if (!strncasecmp(s, "SIG", 3))
 		s += 3;
@@ -74,9 +107,10 @@ int nuwa_parse_signal(const char *s)
 		return -1;
 	long off = 0;
 	if (*s) {
-		off = strtol(s, &end, 10);
-		if (*end || (*s != '+' && *s != '-'))
+		/* RTMIN+N / RTMAX-N, N within the real-time range (no wrap) */
+		if ((*s != '+' && *s != '-') || !all_digits(s + 1) || strlen(s + 1) > 2)
 			return -1;
+		off = strtol(s, &end, 10);
 	}
 	int sig = base + (int)off;
 	return signal_usable(sig) ? sig : -1;
@@ -87,7 +121,7 @@ static int parse_int(const char *name, const char *v, long lo, long hi, int *out
 	char *end;
 	errno = 0;
 	long x = strtol(v, &end, 10);
-	if (!*v || *end || errno || x < lo || x > hi) {
+	if (!*v || *end || errno || x < lo || x > hi || !all_digits(v)) {
 		nuwa_err("invalid %s=\"%s\": expected an integer from %ld to %ld; libnuwa is disabled",
 		         name, v, lo, hi);
 		return -1;
@@ -111,20 +145,38 @@ static int parse_choice(const char *name, const char *v, const char *const *choi
 	return -1;
 }
 
+/* A log must never block the program: O_NONBLOCK makes open() of a FIFO
+ * with no reader fail (ENXIO) instead of waiting for one, and a FIFO or a
+ * socket is refused (a write blocks once the reader stops reading). */
 static int open_log_file(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		nuwa_err("cannot open NUWA_LOG_FILE=\"%s\": %s; logging to stderr", path,
-		         strerror(errno));
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+		close(fd);
+		nuwa_err("invalid NUWA_LOG_FILE=\"%s\": a FIFO or socket could block the "
+		         "program; use a regular file; libnuwa is disabled", path);
 		return -1;
 	}
+	if (fd < 0) {
+		if (errno == ENXIO) {
+			nuwa_err("invalid NUWA_LOG_FILE=\"%s\": a FIFO could block the program; "
+			         "use a regular file; libnuwa is disabled", path);
+			return -1;
+		}
+		nuwa_err("cannot open NUWA_LOG_FILE=\"%s\": %s; logging to stderr", path,
+		         strerror(errno));
+		return 0;
+	}
+	fcntl(fd, F_SETFL, O_APPEND);   /* a file or a tty: blocking as usual */
 	/* high number: out of the way of programs that expect low descriptors */
 	int hi = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
 	if (hi >= 0) {
 		close(fd);
 		fd = hi;
 	}
+	if (fdremap_own_fd)
+		fdremap_own_fd(fd);   /* libnuwa's: closefrom() and nuwa status skip it */
 	nuwa_log_fd = fd;
 	return 0;
 }
@@ -142,7 +194,12 @@ int nuwa_config_load(void)
 	if ((v = getenv("NUWA_LOG")) && *v)
 		bad |= parse_choice("NUWA_LOG", v, levels, &nuwa_cfg.log_level);
 	if ((v = getenv("NUWA_LOG_FILE")) && *v)
-		open_log_file(v);
+		bad |= open_log_file(v) < 0;
+	if ((v = getenv("NUWA_RUNTIME_DIR")) && *v && *v != '/') {
+		nuwa_err("invalid NUWA_RUNTIME_DIR=\"%s\": expected an absolute path; "
+		         "libnuwa is disabled", v);
+		bad = 1;
+	}
 	if ((v = getenv("NUWA_MODE")) && *v)
 		bad |= parse_choice("NUWA_MODE", v, modes, &nuwa_cfg.mode);
 	if ((v = getenv("NUWA_FREEZE_POLICY")) && *v)
@@ -155,7 +212,13 @@ int nuwa_config_load(void)
 		bad |= parse_int("NUWA_FREEZE_ON_IDLE_MS", v, 1, 86400000, &nuwa_cfg.freeze_on_idle_ms);
 	if ((v = getenv("NUWA_SIGNAL")) && *v) {
 		int sig = nuwa_parse_signal(v);
-		if (sig < 0) {
+		const char *why = sig > 0 ? signal_self_sent(sig) : NULL;
+		if (why) {
+			nuwa_err("invalid NUWA_SIGNAL=\"%s\": %s, so it would freeze the program "
+			         "in its ordinary life (use USR2, USR1 or RTMIN+N); libnuwa is "
+			         "disabled", v, why);
+			bad = 1;
+		} else if (sig < 0) {
 			nuwa_err("invalid NUWA_SIGNAL=\"%s\": expected a catchable signal name "
 			         "(USR2, SIGUSR1, RTMIN+3) or number; libnuwa is disabled", v);
 			bad = 1;

@@ -341,7 +341,8 @@ int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen)
 }
 
 /* NUWA_FREEZE_ON_IDLE_MS: trigger once, the first time every thread has
- * stayed idle at a freeze point for that long (sampled). */
+ * stayed idle for that long (sampled): at a freeze point, or asleep in a
+ * system call (a contended pthread_mutex_lock publishes nothing). */
 static struct timespec idle_since;
 static int idle_armed;
 
@@ -350,7 +351,7 @@ static int all_threads_idle(void)
 	int all = 1, any = 0;
 	registry_lock();
 	for (struct nuwa_thread *t = registry_head; t; t = t->next, any = 1)
-		if (!t->idle)
+		if (!t->idle && task_syscall_asleep(t->tid) < 0)
 			all = 0;
 	registry_unlock();
 	return all && any;

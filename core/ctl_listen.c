@@ -29,7 +29,8 @@ int ctl_listen_fd = -1;
 static pid_t owner_pid;           /* the process that bound sock_path */
 static dev_t sock_dev;
 static ino_t sock_ino;
-static char run_dir[108];
+static char run_dir[108];        /* the configured directory (ctl_rundir.h) */
+static uid_t run_dir_uid;         /* the effective uid it was configured for */
 static char sock_path[108];
 static int initialised;
 
@@ -100,19 +101,35 @@ static int clear_stale(int dirfd, const char *name, int quiet)
 	return 0;
 }
 
+/* The directory for a socket made now.  A program that changed its uid
+ * since it started (a daemon dropping privileges: memcached -u, nginx's
+ * workers) can no longer enter the directory configured for its first
+ * uid, which is private to that uid: a socket is made in the default
+ * directory of the uid the process has when it makes it, /tmp/nuwa-EUID.
+ * `nuwa` finds it there by its pid (/proc/net/unix). */
+static const char *dir_now(char *buf, size_t len)
+{
+	uid_t euid = geteuid();
+	if (euid == run_dir_uid)
+		return run_dir;
+	snprintf(buf, len, "/tmp/nuwa-%u", (unsigned)euid);
+	return buf;
+}
+
 static int ctl_listen(void)
 {
-	char err[256], name[32];
+	char err[256], name[32], dirbuf[sizeof run_dir];
 	pid_t pid = getpid();
-	int dirfd = ctl_rundir_open(run_dir, 1, err, sizeof err);
+	const char *dir = dir_now(dirbuf, sizeof dirbuf);
+	int dirfd = ctl_rundir_open(dir, 1, err, sizeof err);
 	if (dirfd < 0) {
 		nuwa_err("control socket disabled: %s", err);
 		return dirfd;
 	}
-	int r = ctl_sock_path(sock_path, sizeof sock_path, run_dir, pid);
+	int r = ctl_sock_path(sock_path, sizeof sock_path, dir, pid);
 	if (r < 0) {
 		nuwa_err("control socket disabled: path %s/%ld.sock is too long for a Unix "
-		         "socket (108 bytes): set NUWA_RUNTIME_DIR", run_dir, (long)pid);
+		         "socket (108 bytes): set NUWA_RUNTIME_DIR", dir, (long)pid);
 		goto out;
 	}
 	snprintf(name, sizeof name, "%ld" CTL_SOCK_SUFFIX, (long)pid);
@@ -131,10 +148,10 @@ static int ctl_listen(void)
 	 * names that directory (it is ours and 0700, so only we or root could
 	 * have swapped it) before binding by path. */
 	struct stat ds, ps;
-	if (fstat(dirfd, &ds) < 0 || lstat(run_dir, &ps) < 0 || ds.st_dev != ps.st_dev ||
+	if (fstat(dirfd, &ds) < 0 || lstat(dir, &ps) < 0 || ds.st_dev != ps.st_dev ||
 	    ds.st_ino != ps.st_ino) {
 		r = -ESTALE;
-		nuwa_err("control socket disabled: %s changed while being checked", run_dir);
+		nuwa_err("control socket disabled: %s changed while being checked", dir);
 		ctl_drop_fd(fd);
 		goto out;
 	}
@@ -170,6 +187,7 @@ int ctlsock_init(void)
 		return ctl_listen_fd >= 0 ? 0 : -EALREADY;
 	initialised = 1;
 	ctl_tables_init();
+	run_dir_uid = geteuid();
 	if (ctl_rundir_path(run_dir, sizeof run_dir) < 0) {
 		nuwa_err("control socket disabled: runtime directory path too long "
 		         "(NUWA_RUNTIME_DIR or XDG_RUNTIME_DIR)");
@@ -206,10 +224,11 @@ __attribute__((destructor)) static void ctlsock_fini(void)
  * it: the connect() probe in clear_stale() tells them apart. */
 void ctl_forget_child_socket(pid_t pid)
 {
-	char name[32], err[256];
+	char name[32], err[256], dirbuf[sizeof run_dir];
 	if (!run_dir[0] || ctl_listen_fd < 0)
 		return;
-	int dirfd = ctl_rundir_open(run_dir, 0, err, sizeof err);
+	const char *dir = dir_now(dirbuf, sizeof dirbuf);
+	int dirfd = ctl_rundir_open(dir, 0, err, sizeof err);
 	if (dirfd < 0)
 		return;
 	char saved[sizeof sock_path];
@@ -217,7 +236,7 @@ void ctl_forget_child_socket(pid_t pid)
 	snprintf(name, sizeof name, "%ld" CTL_SOCK_SUFFIX, (long)pid);
 	struct stat st;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) &&
-	    ctl_sock_path(sock_path, sizeof sock_path, run_dir, pid) == 0)
+	    ctl_sock_path(sock_path, sizeof sock_path, dir, pid) == 0)
 		clear_stale(dirfd, name, 1);   /* uses sock_path for the probe */
 	memcpy(sock_path, saved, sizeof saved);
 	ctl_close(dirfd);
@@ -243,8 +262,8 @@ void ctlsock_after_spawn(void)
  * socket takes connections, so that a `nuwa spawn` right after it works. */
 int ctl_wait_socket(pid_t pid, int timeout_ms)
 {
-	char path[108];
-	if (ctl_sock_path(path, sizeof path, run_dir, pid) < 0)
+	char path[108], dirbuf[sizeof run_dir];
+	if (ctl_sock_path(path, sizeof path, dir_now(dirbuf, sizeof dirbuf), pid) < 0)
 		return -ENAMETOOLONG;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	memcpy(a.sun_path, path, strlen(path) + 1);

@@ -12,12 +12,14 @@
  * Memory comes from mmap, never malloc: application threads may be parked
  * anywhere (policy "any"), possibly inside malloc with an arena lock held. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -307,12 +309,66 @@ static void refuse(int fd, int err, const char *msg)
 	ctl_close(fd);
 }
 
+/* A full descriptor table.  accept4() failing with EMFILE/ENFILE leaves
+ * the connection queued, so poll() reports it again at once and the
+ * control thread would spin.  Make room for one descriptor, take the
+ * connection, tell the client why, and close it:
+ *  - a descriptor kept in reserve is closed (the idiom of libuv and nginx)
+ *    when it lies under the soft RLIMIT_NOFILE (a program may lower the
+ *    limit after we took it: a free slot above the limit is no room);
+ *  - else the soft limit is raised by one for the accept, if the hard
+ *    limit allows (the usual case: programs lower the soft limit only);
+ *  - else nothing can be accepted: wait 100 ms before polling again. */
+static int reserve_fd = -1;
+static int table_full_logged;
+
+static void reserve_take(void)
+{
+	if (reserve_fd < 0 && (reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		reserve_fd = ctl_own_fd(reserve_fd);
+}
+
+static void accept_table_full(int err)
+{
+	if (!table_full_logged++)
+		nuwa_warn("control socket: the process has no free descriptor (%s): "
+		          "refusing clients until it closes some",
+		          err == EMFILE ? "EMFILE" : "ENFILE");
+	struct rlimit rl, raised;
+	int have_rl = getrlimit(RLIMIT_NOFILE, &rl) == 0;
+	int fd = -1;
+	if (reserve_fd >= 0 && (!have_rl || rl.rlim_cur == RLIM_INFINITY ||
+	                        (rlim_t)reserve_fd < rl.rlim_cur)) {
+		ctl_drop_fd(reserve_fd);
+		reserve_fd = -1;
+		fd = ctl_accept4(ctl_listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	} else if (have_rl && rl.rlim_cur < rl.rlim_max) {
+		raised = rl;
+		raised.rlim_cur++;
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+			fd = ctl_accept4(ctl_listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	if (fd >= 0)
+		refuse(fd, err, "the process has no free file descriptor: it cannot serve "
+		       "a request until it closes some");
+	else
+		ctl_poll(NULL, 0, 100);
+	reserve_take();
+}
+
 static void accept_clients(void)
 {
 	for (int k = 0; k < ACCEPT_BURST; k++) {
 		int fd = ctl_accept4(ctl_listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			accept_table_full(errno);
+			continue;
+		}
 		if (fd < 0)
 			return;   /* EAGAIN, or a client that gave up (ECONNABORTED) */
+		table_full_logged = 0;
 		struct ucred cr;
 		socklen_t len = sizeof cr;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
@@ -352,6 +408,8 @@ static void accept_clients(void)
 int ctlsock_pollfds(struct pollfd *pfd, int max)
 {
 	ctl_listen_if_pending();
+	if (ctl_listen_fd >= 0)
+		reserve_take();
 	int n = 0;
 	if (ctl_listen_fd >= 0 && n < max)
 		pfd[n++] = (struct pollfd){ .fd = ctl_listen_fd, .events = POLLIN };

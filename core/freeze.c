@@ -83,22 +83,6 @@ static int thread_idle_state(pid_t tid, int *known)
 	return idle;
 }
 
-/* The task's scheduler state letter (R running, S sleeping, D, T, …). */
-static char task_state(pid_t tid)
-{
-	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-	int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
-	long n = fd >= 0 ? syscall(SYS_read, fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		syscall(SYS_close, fd);
-	if (n <= 0)
-		return '?';
-	buf[n] = 0;
-	char *p = strrchr(buf, ')'); /* comm may hold spaces and parens */
-	return p && p[1] == ' ' && p[2] ? p[2] : '?';
-}
-
 static void describe_unparked(char *err, size_t len, const char *why)
 {
 	size_t off = (size_t)snprintf(err, len, "%s:", why);
@@ -137,7 +121,7 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
 	struct timespec tmo = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
 	struct timespec deadline = ts_add(t0, tmo), hard = ts_add(deadline, (struct timespec){ 2, 0 });
-	int forced = 0, stable_rounds = 0, busy_parked = 0;
+	int forced = 0, stable_rounds = 0, busy_parked = 0, kernel_parked = 0;
 
 	if (nuwa_state != NUWA_STATE_RUNNING) {
 		snprintf(err, errlen, "a freeze is already held");
@@ -201,7 +185,16 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 			if (st != SLOT_LISTED)
 				continue;
 			int known, idle = thread_idle_state(s->tid, &known);
+			long nr = -1;
+			/* Asleep in a system call outside any wrapper (a raw
+			 * futex wait, a fortified read, …): as idle as in one. */
+			if (!idle && (nr = task_syscall_asleep(s->tid)) >= 0)
+				idle = FP_KERNEL;
 			if (idle || forced) {
+				s->idle_at = idle;
+				s->kernel_nr = nr;
+				if (idle == FP_KERNEL)
+					kernel_parked++;
 				s->state = SLOT_SIGNALLED;
 				s->signalled_at = ts_now(CLOCK_MONOTONIC);
 				if (syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), s->tid, nuwa_park_sig) < 0)
@@ -250,8 +243,9 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 			    nuwa_ft.slots[j].state == SLOT_PARKED &&
 			    nuwa_ft.slots[i].tcb == nuwa_ft.slots[j].tcb)
 				nuwa_ft.slots[i].tcb_shared = nuwa_ft.slots[j].tcb_shared = 1;
-	nuwa_debug("freeze took %lld us: %d threads parked, %d of them busy",
-	           nuwa_last_freeze_us, parked, busy_parked);
+	nuwa_debug("freeze took %lld us: %d threads parked, %d of them busy, %d asleep "
+	           "in a system call outside the freeze points",
+	           nuwa_last_freeze_us, parked, busy_parked, kernel_parked);
 	return 0;
 }
 

@@ -42,6 +42,7 @@ struct park_slot {
 	volatile int cmd;          /* enum slot_cmd; futex the parked thread waits on */
 	int present;               /* seen in the latest /proc listing */
 	int idle_at;               /* freeze point when parked (FP_BUSY: busy) */
+	long kernel_nr;            /* FP_KERNEL: the system call it slept in */
 	struct timespec signalled_at; /* last park signal sent */
 	int known;                 /* has a libnuwa record (registered thread) */
 	int is_main;               /* the process's original main thread */

@@ -26,10 +26,16 @@ enum nuwa_fp {
 	FP_NANOSLEEP, FP_CLOCK_NANOSLEEP, FP_SLEEP, FP_USLEEP, FP_PAUSE,
 	FP_SIGSUSPEND, FP_SIGWAIT, FP_ACCEPT, FP_READ, FP_RECV, FP_WAIT,
 	FP_FLOCK, FP_FCNTL_LOCK, FP_STDIO_READ, FP_PTHREAD_CREATE, FP_FORK,
-	FP_NUWA_API, FP__COUNT
+	FP_NUWA_API,
+	FP_KERNEL,      /* asleep in a system call outside any wrapper (core/tasksleep.c) */
+	FP__COUNT
 };
 const char *freeze_point_name(int fp);
 void nuwa_task_comm(pid_t tid, char *out, size_t len);  /* /proc/self/task/TID/comm */
+/* core/tasksleep.c, from /proc/self/task/TID/{stat,syscall}; no malloc */
+char task_state(pid_t tid);             /* R, S, D, T, …; '?' if gone */
+long task_syscall_asleep(pid_t tid);    /* syscall nr if in interruptible sleep in one, else -1 */
+void syscall_name(long nr, char *out, size_t len);
 
 /* ---- per-thread record ------------------------------------------------- */
 #define NUWA_TID_HISTORY 16

@@ -78,7 +78,12 @@ void park_handler(int sig, siginfo_t *si, void *ucv)
 	if (__atomic_load_n(&s->cmd, __ATOMIC_ACQUIRE) == CMD_RELEASE)
 		goto out; /* this freeze was abandoned before we got here */
 
-	s->idle_at = self_ok ? self->idle : FP_BUSY;
+	/* The control thread set idle_at to FP_KERNEL when it saw this task
+	 * asleep in a system call outside the wrappers: keep that, unless
+	 * the thread has since entered a freeze point. */
+	int fp = self_ok ? self->idle : FP_BUSY;
+	if (fp != FP_BUSY || s->idle_at != FP_KERNEL)
+		s->idle_at = fp;
 	s->known = self_ok;
 	s->skip = self_ok && self->skip;
 	s->tcb = thread_pointer();

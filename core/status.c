@@ -72,18 +72,29 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 			struct park_slot *s = &nuwa_ft.slots[i];
 			if (s->state != SLOT_PARKED)
 				continue;
-			char doing[64];
-			snprintf(doing, sizeof doing, "%s %s", s->idle_at ? "idle in" : "parked",
-			         s->idle_at ? freeze_point_name(s->idle_at) : "busy");
+			char doing[64], sys[32];
+			if (s->idle_at == FP_KERNEL) {
+				syscall_name(s->kernel_nr, sys, sizeof sys);
+				snprintf(doing, sizeof doing, "idle in %s (system call)", sys);
+			} else {
+				snprintf(doing, sizeof doing, "%s %s", s->idle_at ? "idle in" : "parked",
+				         s->idle_at ? freeze_point_name(s->idle_at) : "busy");
+			}
 			thread_line(&o, json, first, s->tid, doing);
 			first = 0;
 		}
 	} else {
 		registry_lock();
 		for (struct nuwa_thread *t = registry_head; t; t = t->next) {
-			char doing[64];
-			snprintf(doing, sizeof doing, "%s%s", t->idle ? "idle in " : "busy",
-			         t->idle ? freeze_point_name(t->idle) : "");
+			char doing[64], sys[32];
+			long nr = t->idle ? -1 : task_syscall_asleep(t->tid);
+			if (nr >= 0) {
+				syscall_name(nr, sys, sizeof sys);
+				snprintf(doing, sizeof doing, "idle in %s (system call)", sys);
+			} else {
+				snprintf(doing, sizeof doing, "%s%s", t->idle ? "idle in " : "busy",
+				         t->idle ? freeze_point_name(t->idle) : "");
+			}
 			thread_line(&o, json, first, t->tid, doing);
 			first = 0;
 		}

@@ -118,6 +118,7 @@ static const char *const fp_names[FP__COUNT] = {
 	[FP_WAIT] = "waitpid", [FP_FLOCK] = "flock", [FP_FCNTL_LOCK] = "fcntl(F_SETLKW)",
 	[FP_STDIO_READ] = "stdio read", [FP_PTHREAD_CREATE] = "pthread_create",
 	[FP_FORK] = "fork", [FP_NUWA_API] = "a nuwa API call",
+	[FP_KERNEL] = "a system call",
 };
 
 const char *freeze_point_name(int fp)

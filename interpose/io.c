@@ -16,6 +16,8 @@
 
 REAL_DECL(ssize_t, read, (int, void *, size_t));
 REAL_DECL(ssize_t, readv, (int, const struct iovec *, int));
+REAL_DECL(ssize_t, pread, (int, void *, size_t, off_t));
+REAL_DECL(ssize_t, pread64, (int, void *, size_t, off_t));
 REAL_DECL(ssize_t, recv, (int, void *, size_t, int));
 REAL_DECL(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *));
 REAL_DECL(ssize_t, recvmsg, (int, struct msghdr *, int));
@@ -47,6 +49,21 @@ NUWA_EXPORT ssize_t read(int fd, void *buf, size_t n)
 NUWA_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
 	return FP_RETRY(FP_READ, REAL(readv)(fd, iov, cnt));
+}
+
+/* pread: a disk read, or a FUSE/NFS file that does not answer.  The build
+ * has _FILE_OFFSET_BITS=64, which renames pread to pread64 in <unistd.h>:
+ * name both symbols explicitly (on x86-64 both take a 64-bit offset). */
+NUWA_EXPORT ssize_t nuwa_wrap_pread(int fd, void *buf, size_t n, off_t off) __asm__("pread");
+NUWA_EXPORT ssize_t nuwa_wrap_pread(int fd, void *buf, size_t n, off_t off)
+{
+	return FP_RETRY(FP_READ, REAL(pread)(fd, buf, n, off));
+}
+
+NUWA_EXPORT ssize_t nuwa_wrap_pread64(int fd, void *buf, size_t n, off_t off) __asm__("pread64");
+NUWA_EXPORT ssize_t nuwa_wrap_pread64(int fd, void *buf, size_t n, off_t off)
+{
+	return FP_RETRY(FP_READ, REAL(pread64)(fd, buf, n, off));
 }
 
 NUWA_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)

@@ -21,7 +21,7 @@ REAL_DECL(int, epoll_pwait2, (int, struct epoll_event *, int, const struct times
 
 /* A mask installed for the duration of the call: the park signal must stay
  * deliverable, the trigger must stay with the control thread. */
-static const sigset_t *wait_mask(const sigset_t *in, sigset_t *buf)
+const sigset_t *fp_wait_mask(const sigset_t *in, sigset_t *buf)
 {
 	if (!in)
 		return NULL;
@@ -39,7 +39,7 @@ NUWA_EXPORT int poll(struct pollfd *f, nfds_t n, int timeout)
 NUWA_EXPORT int ppoll(struct pollfd *f, nfds_t n, const struct timespec *t, const sigset_t *mask)
 {
 	sigset_t mbuf;
-	const sigset_t *m = wait_mask(mask, &mbuf);
+	const sigset_t *m = fp_wait_mask(mask, &mbuf);
 	return FP_RETRY_TIMED(FP_PPOLL, t, REAL(ppoll)(f, n, FP_LEFT, m));
 }
 
@@ -69,7 +69,7 @@ NUWA_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const stru
                         const sigset_t *mask)
 {
 	sigset_t mbuf;
-	const sigset_t *m = wait_mask(mask, &mbuf);
+	const sigset_t *m = fp_wait_mask(mask, &mbuf);
 	return FP_RETRY_TIMED(FP_PSELECT, t, REAL(pselect)(nfds, rd, wr, ex, FP_LEFT, m));
 }
 
@@ -81,7 +81,7 @@ NUWA_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
 NUWA_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
 {
 	sigset_t mbuf;
-	const sigset_t *m = wait_mask(mask, &mbuf);
+	const sigset_t *m = fp_wait_mask(mask, &mbuf);
 	return FP_RETRY_MS(FP_EPOLL_PWAIT, timeout, REAL(epoll_pwait)(ep, ev, max, timeout, m));
 }
 
@@ -89,6 +89,6 @@ NUWA_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int max, const stru
                              const sigset_t *mask)
 {
 	sigset_t mbuf;
-	const sigset_t *m = wait_mask(mask, &mbuf);
+	const sigset_t *m = fp_wait_mask(mask, &mbuf);
 	return FP_RETRY_TIMED(FP_EPOLL_PWAIT, t, REAL(epoll_pwait2)(ep, ev, max, FP_LEFT, m));
 }

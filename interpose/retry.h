@@ -49,4 +49,9 @@
 	fp_leave();                                                        \
 	fp_r_; })
 
+/* interpose/poll.c: the mask a ppoll/pselect/epoll_pwait call installs,
+ * with the park signal kept deliverable; in may be NULL (returns NULL). */
+#include <signal.h>
+const sigset_t *fp_wait_mask(const sigset_t *in, sigset_t *buf);
+
 #endif

@@ -30,9 +30,19 @@ REAL_DECL(int, sem_timedwait, (sem_t *, const struct timespec *));
 REAL_DECL(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *));
 
 /* ---- mutexes ----
- * The hot paths.  Their real functions start out as resolver stubs, so the
- * wrappers need no "resolved yet?" test, and unlock of a default mutex is a
- * plain tail jump.  See docs/benchmarks.md for the instruction counts. */
+ * The hot paths: lock and unlock are one indirect tail jump each (2
+ * instructions per lock+unlock pair on top of glibc's, docs/benchmarks.md).
+ * No idle word is published around a lock: a thread that waits for a
+ * contended mutex sleeps in FUTEX_WAIT, interruptibly (state S), and the
+ * freeze protocol counts a task asleep in a system call as idle
+ * (core/tasksleep.c).  The untimed FUTEX_WAIT returns -ERESTARTSYS to a
+ * signal, which SA_RESTART (the park handler has it) turns into a restart
+ * (arch/x86/kernel/signal.c handle_signal), and glibc loops on any wake-up
+ * anyway: the program never sees the park.
+ *
+ * The function pointers start out as resolver stubs, so the wrappers test
+ * nothing; in a resumed child they are switched once to repairing
+ * versions (lock owners are tids, tls/owner.c). */
 
 static int resolve_lock(pthread_mutex_t *m);
 static int resolve_trylock(pthread_mutex_t *m);
@@ -40,8 +50,12 @@ static int resolve_unlock(pthread_mutex_t *m);
 static int (*mutex_lock_fn)(pthread_mutex_t *) = resolve_lock;
 static int (*mutex_trylock_fn)(pthread_mutex_t *) = resolve_trylock;
 static int (*mutex_unlock_fn)(pthread_mutex_t *) = resolve_unlock;
+/* glibc's, for the repairing versions */
+static int (*real_mutex_lock)(pthread_mutex_t *);
+static int (*real_mutex_unlock)(pthread_mutex_t *);
 
-/* Two threads may race here: both store the same pointer. */
+/* Two threads may race here: both store the same pointer.  A resumed
+ * child switches the pointers before any of its threads runs. */
 static int resolve_lock(pthread_mutex_t *m)
 {
 	mutex_lock_fn = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
@@ -62,33 +76,36 @@ static int resolve_unlock(pthread_mutex_t *m)
 
 /* In a resumed child a thread may hold m under a former tid (a recursive
  * relock would wait for itself forever): there, every lock goes through
- * this repair first.  Switched in once per child, so that the wrapper
- * itself tests nothing. */
-static int (*real_mutex_lock)(pthread_mutex_t *);
-
+ * this repair first. */
 static int mutex_lock_repairing(pthread_mutex_t *m)
 {
 	mutex_repair_owner(m);
 	return real_mutex_lock(m);
 }
 
+/* Error-checking, recursive and robust mutexes give EPERM to an unlock by
+ * a thread whose tid is not the owner's (a default one checks nothing). */
+static int mutex_unlock_repairing(pthread_mutex_t *m)
+{
+	int r = real_mutex_unlock(m);
+	if (unlikely(r == EPERM) && mutex_repair_owner(m))
+		r = real_mutex_unlock(m);
+	return r;
+}
+
 void sync_enter_resumed_child(void)
 {
 	if (mutex_lock_fn != mutex_lock_repairing) {
 		real_mutex_lock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
+		real_mutex_unlock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_unlock");
 		mutex_lock_fn = mutex_lock_repairing;
+		mutex_unlock_fn = mutex_unlock_repairing;
 	}
 }
 
-/* Idle is published around every lock, contended or not: it costs two
- * %fs-relative stores, less than trying first (glibc's trylock is longer
- * than its lock) and testing the result. */
 NUWA_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	nuwa_self.idle = FP_MUTEX_LOCK;
-	int r = mutex_lock_fn(m);
-	nuwa_self.idle = FP_BUSY;
-	return r;
+	return mutex_lock_fn(m);
 }
 
 NUWA_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
@@ -99,21 +116,9 @@ NUWA_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 	return r;
 }
 
-__attribute__((noinline)) static int mutex_unlock_slow(pthread_mutex_t *m)
-{
-	int r = mutex_unlock_fn(m);
-	if (unlikely(r == EPERM) && mutex_repair_owner(m))
-		r = mutex_unlock_fn(m);
-	return r;
-}
-
-/* A default (PTHREAD_MUTEX_NORMAL) mutex has no owner check on unlock, so
- * nothing can need repair: jump straight to glibc. */
 NUWA_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
-	if (likely(m->__data.__kind == PTHREAD_MUTEX_NORMAL))
-		return mutex_unlock_fn(m);
-	return mutex_unlock_slow(m);
+	return mutex_unlock_fn(m);
 }
 
 NUWA_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)

@@ -426,6 +426,16 @@ Test(api, thaw_then_exit)
 		cr_assert_eq(state, 2, "round %d: not a template", round);
 		struct ct_out o;
 		ct_nuwa(&o, RUN_MS, "spawn", "--wait", tps, NULL);
+		if (o.code != 0) {
+			/* what every task of the child and the template is doing */
+			char cmd[256];
+			snprintf(cmd, sizeof cmd, "for t in /proc/%ld/task/* /proc/%s/task/*; do "
+			         "echo \"$t: $(cut -d' ' -f3 $t/stat) $(cat $t/wchan) "
+			         "$(cat $t/syscall 2>/dev/null)\"; done >&2", atol(o.out), tps);
+			(void)!system(cmd);
+			ct_expect(&t, "\1", 300);
+			fprintf(stderr, "template's output:\n%s\n", t.buf);
+		}
 		cr_assert_eq(o.code, 0, "round %d: child exit %d: %s%s", round, o.code, o.out, o.err);
 		ct_nuwa(&o, RUN_MS, "thaw", tps, NULL);
 		cr_assert_eq(o.code, 0, "round %d: thaw: %s%s", round, o.out, o.err);

@@ -455,3 +455,141 @@ Test(e2e, no_socket_left_by_killed_processes)
 	n = wait_sockets(0, 20000);
 	CHECK(n == 0, "%d sockets left after the template under nuwa run was killed", n);
 }
+
+/* A program that changed its uid after start makes its children's control
+ * sockets in the runtime directory of the uid it has then (/tmp/nuwa-EUID),
+ * where `nuwa` finds them by pid; the template removes a dead child's. */
+Test(e2e, uid_changed_after_start)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to change uid (CI runs as root)");
+	dir = ct_setup();
+	const char *argv[] = { ct_path("NUWA_CLI"), "run", "--log", "info", "--lib",
+	                       ct_path("NUWA_LIB"), "--", ct_path("NUWA_UID_DROP"), NULL };
+	ct_start(&prog, argv, NULL, 1);
+	CHECK(ct_expect(&prog, "dropped ", 10000), "no uid drop");
+	char p[32];
+	snprintf(p, sizeof p, "%d", prog.pid);
+	ct_nuwa(&o, 20000, "freeze", p, NULL);
+	CHECK(o.code == 0, "freeze: %s", o.err);
+	pid_t k = spawn_one(p);
+	char sock[128];
+	snprintf(sock, sizeof sock, "/tmp/nuwa-65534/%d.sock", k);
+	struct stat st;
+	long long deadline = ct_now_ms() + 10000;
+	while (lstat(sock, &st) < 0 && ct_now_ms() < deadline)
+		ct_sleep_ms(10);
+	CHECK(lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == 65534,
+	      "no socket of uid 65534 at %s", sock);
+	char kp[32];
+	snprintf(kp, sizeof kp, "%d", k);
+	expect_state(kp, "running");
+	kill(k, SIGKILL);
+	while (lstat(sock, &st) == 0 && ct_now_ms() < deadline + 10000)
+		ct_sleep_ms(10);
+	CHECK(lstat(sock, &st) < 0, "the dead child's socket %s is left", sock);
+	expect_state(p, "template");
+}
+
+/* CPU ticks (utime + stime) of the thread named `comm` in pid, or -1. */
+static long thread_ticks(pid_t pid, const char *comm)
+{
+	char path[384], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	long ticks = -1;
+	for (struct dirent *e; d && (e = readdir(d));) {
+		snprintf(path, sizeof path, "/proc/%d/task/%s/stat", pid, e->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		char *c = strchr(buf, '('), *r = strrchr(buf, ')');
+		if (!c || !r || (size_t)(r - c - 1) != strlen(comm) || strncmp(c + 1, comm, strlen(comm)))
+			continue;
+		unsigned long ut, st;
+		if (sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+			ticks = (long)(ut + st);
+	}
+	if (d)
+		closedir(d);
+	return ticks;
+}
+
+/* A process whose descriptor table is full: the control thread does not
+ * spin on the connection it cannot accept, `nuwa` gets a clear error at
+ * once, and the process is controllable again once it closes some. */
+Test(e2e, full_descriptor_table)
+{
+	dir = ct_setup();
+	const char *argv[] = { ct_path("NUWA_CLI"), "run", "--lib", ct_path("NUWA_LIB"), "--",
+	                       ct_path("NUWA_FD_FILL"), NULL };
+	ct_start(&prog, argv, NULL, 1);
+	CHECK(ct_expect(&prog, "full ", 10000), "the table did not fill");
+	char p[32];
+	snprintf(p, sizeof p, "%d", prog.pid);
+	ct_nuwa(&o, 20000, "status", p, NULL);
+	CHECK(o.code == 1 && strstr(o.err, "no free file descriptor"),
+	      "status of a full process: exit %d: %s", o.code, o.err);
+	/* one client more, then a second without anyone retrying: no spin */
+	ct_nuwa(&o, 20000, "status", p, NULL);
+	CHECK(o.code == 1, "second status: exit %d: %s", o.code, o.err);
+	long t0 = thread_ticks(prog.pid, "nuwa-control");
+	CHECK(t0 >= 0, "no nuwa-control thread");
+	ct_sleep_ms(1000);
+	long t1 = thread_ticks(prog.pid, "nuwa-control");
+	CHECK(t1 - t0 < 20, "the control thread used %ld ticks in 1 s (spinning)", t1 - t0);
+	kill(prog.pid, SIGUSR1);
+	CHECK(ct_expect(&prog, "freed", 10000), "fds not freed");
+	ct_nuwa(&o, 20000, "status", p, NULL);
+	CHECK(o.code == 0 && strstr(o.out, "state running"), "status once freed: exit %d: %s",
+	      o.code, o.err);
+}
+
+/* NUWA_LOG_FILE's descriptor is libnuwa's own: nuwa status does not list it
+ * as the program's, and the log keeps working in a spawned child. */
+Test(e2e, log_file_is_libnuwa_own)
+{
+	char logenv[512], logpath[400];
+	dir = ct_setup();
+	snprintf(logpath, sizeof logpath, "%s/nuwa.log", dir);
+	snprintf(logenv, sizeof logenv, "NUWA_LOG_FILE=%s", logpath);
+	pid_t pid = start("template", "0", (const char *const[]){ logenv, NULL });
+	char p[32];
+	snprintf(p, sizeof p, "%d", pid);
+	progress(pid, 20, 10000);
+	int logfd = -1;
+	for (int fd = 3; fd < 4096 && logfd < 0; fd++) {
+		char l[64], t[512];
+		snprintf(l, sizeof l, "/proc/%d/fd/%d", pid, fd);
+		ssize_t n = readlink(l, t, sizeof t - 1);
+		if (n > 0 && (t[n] = 0, !strcmp(t, logpath)))
+			logfd = fd;
+	}
+	CHECK(logfd >= 0, "the log file is not open in %d", pid);
+	ct_nuwa(&o, 20000, "status", p, NULL);
+	CHECK(o.code == 0, "status: %s", o.err);
+	char line[32];
+	snprintf(line, sizeof line, "  fd %d ", logfd);
+	CHECK(!strstr(o.out, line), "status lists libnuwa's log fd %d:\n%s", logfd, o.out);
+	ct_nuwa(&o, 20000, "freeze", p, NULL);
+	CHECK(o.code == 0, "freeze: %s", o.err);
+	pid_t k = spawn_one(p);
+	char want[64];
+	snprintf(want, sizeof want, "in child %d", k);
+	long long deadline = ct_now_ms() + 10000;
+	int found = 0;
+	while (!found && ct_now_ms() < deadline) {
+		FILE *f = fopen(logpath, "re");
+		char buf[256];
+		while (f && fgets(buf, sizeof buf, f))
+			found |= strstr(buf, want) != NULL;
+		if (f)
+			fclose(f);
+		if (!found)
+			ct_sleep_ms(20);
+	}
+	CHECK(found, "the child %d logged nothing to %s", k, logpath);
+}

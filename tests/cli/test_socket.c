@@ -194,9 +194,15 @@ Test(socket, other_uid_refused)
 	const char *a2[] = { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
 	                     "--clear-groups", nuwa, "status", link_path, NULL };
 	ct_run(&o, a2, NULL, 10000);
-	cr_assert_eq(o.code, 1, "past the dir: exit %d, out: %s err: %s", o.code, o.out, o.err);
+	/* refused by SO_PEERCRED: "cannot be reached (permission)", as at the dir */
+	cr_assert_eq(o.code, 3, "past the dir: exit %d, out: %s err: %s", o.code, o.out, o.err);
 	cr_assert(strstr(o.err, "only the same user or root"), "%s", o.err);
 	cr_assert_eq(o.out[0], 0, "a refused client got a status: %s", o.out);
+	const char *a3[] = { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+	                     "--clear-groups", nuwa, "spawn", link_path, NULL };
+	ct_run(&o, a3, NULL, 10000);
+	cr_assert_eq(o.code, 3, "spawn past the dir: exit %d, err: %s", o.code, o.err);
+	cr_assert(strstr(o.err, "only the same user or root"), "%s", o.err);
 	/* the same request as root works, and the refusal was logged */
 	ct_nuwa(&o, 10000, "status", link_path, NULL);
 	cr_assert_eq(o.code, 0, "%s", o.err);

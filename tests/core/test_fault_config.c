@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 TestSuite(fault, .fini = nh_cleanup_all, .timeout = 60);
 
@@ -50,9 +52,9 @@ static char *err_line(nh_proc *p, const char *s)
 
 #define IDLE_ENV ENV("NUWA_FREEZE_POLICY=idle", "NUWA_FREEZE_TIMEOUT_MS=500")
 
-static char *reference_run(const struct nh_opts *o, int run_ms)
+static char *reference_run_of(const char *name, const struct nh_opts *o, int run_ms)
 {
-	nh_proc *p = nh_start("fault", o);
+	nh_proc *p = nh_start(name, o);
 	nh_expect_ready(p);
 	nh_pump(p, run_ms);
 	nh_finish(p, NH_FINISH_MS);
@@ -62,12 +64,20 @@ static char *reference_run(const struct nh_opts *o, int run_ms)
 	return body;
 }
 
-Test(fault, idle_policy_busy_thread_fails_cleanly)
+static char *reference_run(const struct nh_opts *o, int run_ms)
+{
+	return reference_run_of("fault", o, run_ms);
+}
+
+/* Each test runs on the three builds of the scenario (plain, -O2 with
+ * _FORTIFY_SOURCE=2 and =3, tests/scenarios/meson.build): the fortified
+ * ones block their reader thread in __read_chk. */
+static void busy_thread_fails_cleanly(const char *name)
 {
 	struct nh_opts o = { .env = IDLE_ENV };
-	char *ref = reference_run(&o, 1500);
+	char *ref = reference_run_of(name, &o, 1500);
 
-	nh_proc *p = nh_start("fault", &o);
+	nh_proc *p = nh_start(name, &o);
 	nh_expect_ready(p);
 	if (!nh_wait_err(p, "SPINNER tid=", 1, 2000))
 		nh_fail(p, "the spinner did not say its tid");
@@ -100,12 +110,22 @@ Test(fault, idle_policy_busy_thread_fails_cleanly)
 	nh_free(p);
 }
 
+Test(fault, idle_policy_busy_thread_fails_cleanly) { busy_thread_fails_cleanly("fault"); }
+Test(fault, idle_policy_busy_thread_fails_cleanly_fortify2)
+{
+	busy_thread_fails_cleanly("fault-fortify2");
+}
+Test(fault, idle_policy_busy_thread_fails_cleanly_fortify3)
+{
+	busy_thread_fails_cleanly("fault-fortify3");
+}
+
 /* Spinner busy for 1 s: the first trigger fails, one after it succeeds. */
-Test(fault, idle_policy_later_trigger_succeeds)
+static void later_trigger_succeeds(const char *name)
 {
 	struct nh_opts o = { .argv = ARGV("1000"),
 			     .env = ENV("NUWA_FREEZE_POLICY=idle", "NUWA_FREEZE_TIMEOUT_MS=300") };
-	nh_proc *p = nh_start("fault", &o);
+	nh_proc *p = nh_start(name, &o);
 	nh_expect_ready(p);
 	nh_trigger(p);
 	if (!nh_wait_err(p, "freeze failed:", 1, 3000))
@@ -116,6 +136,16 @@ Test(fault, idle_policy_later_trigger_succeeds)
 	nh_finish(p, NH_FINISH_MS);
 	nh_expect_results(p, 3);
 	nh_free(p);
+}
+
+Test(fault, idle_policy_later_trigger_succeeds) { later_trigger_succeeds("fault"); }
+Test(fault, idle_policy_later_trigger_succeeds_fortify2)
+{
+	later_trigger_succeeds("fault-fortify2");
+}
+Test(fault, idle_policy_later_trigger_succeeds_fortify3)
+{
+	later_trigger_succeeds("fault-fortify3");
 }
 
 /* Bad configuration: run with var=value (NUWA_LOG left at its default). */
@@ -177,3 +207,26 @@ Test(bad_config, timeout_text) { bad_config("NUWA_FREEZE_TIMEOUT_MS=abc"); }
 Test(bad_config, timeout_negative) { bad_config("NUWA_FREEZE_TIMEOUT_MS=-5"); }
 Test(bad_config, timeout_unit) { bad_config("NUWA_FREEZE_TIMEOUT_MS=10s"); }
 Test(bad_config, policy) { bad_config("NUWA_FREEZE_POLICY=sometimes"); }
+/* A signal the program's ordinary life sends itself would freeze it then. */
+Test(bad_config, signal_chld) { bad_config("NUWA_SIGNAL=CHLD"); }
+Test(bad_config, signal_alrm) { bad_config("NUWA_SIGNAL=SIGALRM"); }
+Test(bad_config, signal_number_of_chld) { bad_config("NUWA_SIGNAL=17"); }
+/* No wrap-around: 2^32+1 is not 1. */
+Test(bad_config, signal_rt_wraps) { bad_config("NUWA_SIGNAL=RTMIN+4294967297"); }
+Test(bad_config, signal_number_wraps) { bad_config("NUWA_SIGNAL=4294967308"); }
+Test(bad_config, clones_leading_space) { bad_config("NUWA_CLONES= 3"); }
+Test(bad_config, timeout_plus_sign) { bad_config("NUWA_FREEZE_TIMEOUT_MS=+500"); }
+Test(bad_config, runtime_dir_relative) { bad_config("NUWA_RUNTIME_DIR=relative/dir"); }
+
+/* A FIFO as the log would block the program at start-up until a reader
+ * came (forever): refused. */
+Test(bad_config, log_file_fifo)
+{
+	char path[64], assignment[96];
+	snprintf(path, sizeof path, "/tmp/nuwa-fifo-test.%d", (int)getpid());
+	unlink(path);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	snprintf(assignment, sizeof assignment, "NUWA_LOG_FILE=%s", path);
+	bad_config(assignment);
+	unlink(path);
+}

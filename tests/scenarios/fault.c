@@ -4,6 +4,8 @@
  * NUWA_FREEZE_POLICY=idle a trigger while it spins must fail, and the
  * program must go on exactly as if nothing happened: the harness compares
  * its stdout (RESULT line aside) with a run that got no trigger.
+ * A reader thread blocks on stdin with a length unknown to the compiler
+ * (__read_chk in the fortified builds, fault-fortify2/3).
  * The spinner's tid goes to stderr ("SPINNER tid=T") for the harness to
  * find in libnuwa's "freeze failed:" message.
  */
@@ -61,6 +63,24 @@ static void *sleeper(void *a)
 	return NULL;
 }
 
+/* Reads stdin until EOF with a length the compiler cannot see: a fortified
+ * build (-D_FORTIFY_SOURCE) calls __read_chk here, not read. */
+static volatile size_t read_len = 16;
+
+static void *reader(void *a)
+{
+	char buf[64];
+	long r;
+	int fd = dup(0);
+	(void)a;
+	while ((r = read(fd, buf, read_len)) > 0)
+		;
+	if (r < 0)
+		scn_fail("reader: read returned %s", strerror(errno));
+	close(fd);
+	return NULL;
+}
+
 static void *consumer(void *a)
 {
 	(void)a;
@@ -94,7 +114,7 @@ int main(int argc, char **argv)
 	spin_ms = argc > 1 ? atoi(argv[1]) : 0;
 	scn_out("fault: start\n");
 	pthread_t sp = scn_thread(spinner, NULL), sl = scn_thread(sleeper, NULL);
-	pthread_t co = scn_thread(consumer, NULL);
+	pthread_t co = scn_thread(consumer, NULL), rd = scn_thread(reader, NULL);
 	scn_sleep_ms(50);
 	scn_ready();
 	scn_wait_eof();
@@ -111,6 +131,7 @@ int main(int argc, char **argv)
 		put(i);
 	put(-1);
 	scn_join(co, "joining the consumer");
+	scn_join(rd, "joining the reader");
 	scn_out("handoffs: sum=%ld\n", sum);
 	return scn_finish();
 }

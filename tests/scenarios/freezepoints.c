@@ -164,10 +164,15 @@ static void wake_all(void)
 	close(c);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	scn_init();
+	if (argc > 1 && !strcmp(argv[1], "overflow")) {
+		sized_overflow();
+		return scn_finish();
+	}
 	setup();
+	sized_pread_check();
 	join_target = scn_thread(join_target_fn, NULL);
 	for (int i = 0; i < NFP; i++)
 		fps[i].t = scn_thread(fp_thread, &fps[i]);

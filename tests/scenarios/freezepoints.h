@@ -39,6 +39,23 @@ extern pthread_t join_target;
 #define SIG_W   (SIGRTMIN + 4)
 
 void on_usr1(int s);
+
+/* freezepoints_sized.c: lengths unknown to the compiler (fortified: __*_chk) */
+void fp_read_sized(struct fp *f);
+void fp_recv_sized(struct fp *f);
+void fp_recvfrom_sized(struct fp *f);
+void fp_poll_sized(struct fp *f);
+void fp_ppoll_sized(struct fp *f);
+void fp_fgets_sized(struct fp *f);
+void fp_fgets_unlocked_sized(struct fp *f);
+void fp_fread_sized(struct fp *f);
+void fp_fread_unlocked_sized(struct fp *f);
+void fp_fgetws_sized(struct fp *f);
+void fp_fgetwc(struct fp *f);
+void fp_getline(struct fp *f);
+void fp_getc_unlocked(struct fp *f);
+void sized_pread_check(void);
+void sized_overflow(void);
 void *join_target_fn(void *a);
 
 #endif

@@ -445,5 +445,13 @@ struct fp fps[] = {
 	{ "sigwait", fp_sigwait },
 	{ "waitpid", fp_waitpid }, { "fcntl(F_SETLKW)", fp_fcntl_setlkw },
 	{ "fcntl(F_OFD_SETLKW)", fp_fcntl_ofd_setlkw }, { "flock", fp_flock },
+	/* freezepoints_sized.c */
+	{ "read(sized)", fp_read_sized }, { "recv(sized)", fp_recv_sized },
+	{ "recvfrom(sized)", fp_recvfrom_sized }, { "poll(sized)", fp_poll_sized },
+	{ "ppoll(sized)", fp_ppoll_sized }, { "fgets(sized)", fp_fgets_sized },
+	{ "fgets_unlocked(sized)", fp_fgets_unlocked_sized }, { "fread(sized)", fp_fread_sized },
+	{ "fread_unlocked(sized)", fp_fread_unlocked_sized },
+	{ "fgetws(sized)", fp_fgetws_sized }, { "fgetwc", fp_fgetwc },
+	{ "getline", fp_getline }, { "getc_unlocked", fp_getc_unlocked },
 };
 const int nfp = (int)(sizeof fps / sizeof fps[0]);
