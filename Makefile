@@ -2,13 +2,18 @@
 # build/ once, and delegates to ninja/meson.
 BUILD ?= build
 DEB_DEPS = meson ninja-build pkg-config libffi-dev libcriterion-dev gcc valgrind gnuplot-nox memcached
+# The programs of the real-program suite (tests/realprogs, docs/compat.md).
+REAL_DEPS = memcached haproxy unbound nginx ruby python3 redis-server nodejs caddy perl openjdk-17-jdk-headless
 
-.PHONY: all deps build demo test bench install clean
+.PHONY: all deps real-deps build demo test bench install clean
 
 all: build
 
 deps:
 	@./tools/install-deps $(DEB_DEPS)
+
+real-deps:
+	@./tools/install-deps $(REAL_DEPS)
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
@@ -21,7 +26,7 @@ demo: build
 
 # The suite's control sockets go to a private runtime directory, removed
 # afterwards: nothing is left in the user's.
-test: build
+test: build real-deps
 	@rc=0; rd=$$(mktemp -d /tmp/nuwa-test.XXXXXX); \
 	NUWA_RUNTIME_DIR=$$rd/run meson test -C $(BUILD) --print-errorlogs --num-processes 2 || rc=$$?; \
 	rm -rf "$$rd"; ./tools/test-summary $(BUILD)/meson-logs/testlog.json; exit $$rc
