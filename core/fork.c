@@ -32,6 +32,7 @@
 #include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
+#include "resources.h"
 
 #define TRAMPOLINE_STACK (16 * 1024)
 
@@ -99,10 +100,12 @@ pid_t fork_child(const struct fork_req *req, int *pidfd)
 		child_control_resume(req);   /* we are the control thread of a new child */
 	forker->fork_req = req;
 	forker->fork_pid = 0;
+	resources_before_fork();   /* resources: timers' clocks, MADV_DOFORK */
 	park_release_slot(forker, CMD_FORK);
 	int c;
 	while ((c = __atomic_load_n(&forker->cmd, __ATOMIC_ACQUIRE)) == CMD_FORK)
 		nuwa_futex_wait(&forker->cmd, CMD_FORK, NULL);
+	resources_after_fork();    /* resources: MADV_DONTFORK back */
 	if (forker->fork_pid < 0)
 		return forker->fork_pid;
 	*pidfd = forker->fork_pidfd;
@@ -214,16 +217,21 @@ static void install_stdio(const int *fds)
 
 /* ---- the child's re-initialisation steps ------------------------------------ */
 /* Run in this order, each in the phases it names:
- *   FORKED    every new child, on its control thread, before anything runs
- *             (a snapshot template stops after these)
+ *   EARLY     every new child, first thing on its control thread
+ *   FORKED    every new child, its control thread's own state
+ *   TEMPLATE  a snapshot template child, which stays frozen after these
  *   RESUMING  a child whose threads resume, still before they run: the
  *             program must never see its descriptor table change under it
+ *   BEFORE_GO every thread cloned with its new tid, none released yet
  *   RESUMED   once every thread runs
  *   APP_FORK  the child of the program's own fork(), on its forking thread
  *             (the only one left); its control thread is started last
  * A new kind of per-process state is one more line here. */
-enum { FORKED = 1, RESUMING = 2, RESUMED = 4, APP_FORK = 8 };
+enum { EARLY = 1, FORKED = 2, TEMPLATE = 4, RESUMING = 8, BEFORE_GO = 16, RESUMED = 32,
+       APP_FORK = 64 };
 
+static void step_memory(const struct fork_req *r) { resources_child_early(); }
+static void step_timers(const struct fork_req *r) { resources_child_before_go(); }
 static void step_control(const struct fork_req *r) { control_child_reinit(); }
 static void step_ctlsock(const struct fork_req *r) { ctlsock_after_spawn(r->stdio); }
 static void step_signals(const struct fork_req *r) { nuwa_signals_block_for_control(); }
@@ -247,6 +255,8 @@ static const struct child_step {
 	unsigned when;
 	void (*run)(const struct fork_req *r);
 } child_steps[] = {
+	/* MADV_DONTFORK memory back (core/mem_fork.c) */
+	{ "memory",             EARLY,    step_memory },
 	/* own eventfd, children forgotten, nuwa_clone()/nuwa_freeze() answered */
 	{ "control thread",     FORKED,   step_control },
 	{ "control socket",     FORKED,   step_ctlsock },   /* this process's own */
@@ -255,6 +265,9 @@ static const struct child_step {
 	{ "descriptors",        RESUMING, step_fds },       /* fdremap: own channels */
 	{ "stdio",              RESUMING, step_stdio },     /* the requester's 0, 1, 2 */
 	{ "constructors",       RESUMING, step_ctors },     /* nuwa_add_constructor */
+	/* POSIX timers, itimers, alarm (core/timers.c): thread-aimed timers
+	 * need the new tids */
+	{ "timers",             TEMPLATE | BEFORE_GO, step_timers },
 	{ "final constructors", RESUMED,  step_final },     /* nuwa_add_final_constructor */
 	{ "--call",             RESUMED,  step_call },      /* nuwa spawn --call */
 	{ "thread registry",    APP_FORK, step_registry },
@@ -278,7 +291,7 @@ void fork_after_app_fork(void)
 /* Clone every parked thread but the leader, which already runs, wait until
  * every task has done its fixups, then release them all at once, so no
  * resumed thread sees another one with a stale TCB tid.  Returns how many. */
-static int resume_threads(void)
+static int resume_threads(const struct fork_req *req)
 {
 	int n = nuwa_ft.nslots, want = 0;
 	for (int i = 0; i < n; i++) {
@@ -306,6 +319,7 @@ static int resume_threads(void)
 		while ((st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)) == SLOT_PARKED)
 			nuwa_futex_wait(&s->state, st, NULL);
 	}
+	child_steps_run(BEFORE_GO, req);
 	__atomic_store_n(&nuwa_ft.active, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&nuwa_freezing, 0, __ATOMIC_SEQ_CST);
 	nuwa_futex_wake(&nuwa_freezing, 1 << 30);
@@ -337,6 +351,7 @@ static void child_control_resume(const struct fork_req *req)
 		control_trampoline = NULL;
 	}
 	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
+	child_steps_run(EARLY, req);
 	tls_restore(&control_slot.tls, &leader_slot->tls);  /* cloned by the leader */
 	control_slot.new_tid = tid;
 	nuwa_self.tid = tid;
@@ -347,6 +362,7 @@ static void child_control_resume(const struct fork_req *req)
 		/* snapshot: this child keeps the frozen image and serves spawns */
 		nuwa_spawned = 0;
 		nuwa_state = NUWA_STATE_TEMPLATE;
+		child_steps_run(TEMPLATE, req);
 		nuwa_info("snapshot template ready in process %ld", (long)sys_getpid());
 		control_restart();
 	}
@@ -357,7 +373,7 @@ static void child_control_resume(const struct fork_req *req)
 	nuwa_state = NUWA_STATE_RUNNING;
 	child_steps_run(RESUMING, req);
 	struct timespec t2 = ts_now(CLOCK_MONOTONIC);
-	int want = resume_threads();
+	int want = resume_threads(req);
 	struct timespec t3 = ts_now(CLOCK_MONOTONIC);
 	nuwa_info("resumed %d threads in child %ld", want + 1, (long)sys_getpid());
 	nuwa_debug("child timing (us): own state %ld, before resume %ld, threads resumed %ld",

@@ -19,13 +19,27 @@
 #include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
+#include "resources.h"
 
-/* The descriptor table, at freeze time.  The program's own children that
- * are gone no longer count as libnuwa's (fdremap asks the list). */
+/* What a child gets besides memory, read while the freeze is held: the
+ * descriptor table (fdremap) and the process resources a raw fork does not
+ * carry (resources.h: timers, MADV_DONTFORK memory).  The program's own
+ * children that are gone no longer count as libnuwa's (fdremap asks the
+ * list).  0, or -errno with err filled and nothing held. */
 static int snapshot_fds(char *err, size_t errlen)
 {
 	nuwa_children_prune();
-	return fdremap_prepare(err, errlen);
+	int r = fdremap_prepare(err, errlen);
+	if (r == 0 && (r = resources_prepare(err, errlen)) < 0)
+		fdremap_finish();
+	return r;
+}
+
+/* The freeze is over: drop what snapshot_fds() took. */
+static void snapshot_drop(void)
+{
+	fdremap_finish();
+	resources_finish();
 }
 
 static void fork_failed(pid_t pid)
@@ -51,7 +65,7 @@ static int do_clone(int n, pid_t *pids, int for_api, int timeout_ms)
 	}
 	struct timespec t1 = ts_now(CLOCK_MONOTONIC);
 	if ((r = snapshot_fds(err, sizeof err)) < 0) {
-		nuwa_err("freeze failed: descriptors: %s", err);
+		nuwa_err("freeze failed: %s", err);   /* "fdremap: ..." or a resource */
 		freeze_release();
 		return r;
 	}
@@ -82,7 +96,7 @@ static int do_clone(int n, pid_t *pids, int for_api, int timeout_ms)
 			off += (size_t)snprintf(list + off, sizeof list - off, " %d", pid);
 	}
 	struct timespec t3 = ts_now(CLOCK_MONOTONIC);
-	fdremap_finish();
+	snapshot_drop();
 	freeze_release();
 	struct timespec t4 = ts_now(CLOCK_MONOTONIC);
 	nuwa_debug("clone timing (us): freeze %ld, descriptors %ld, fork %ld, release %ld",
@@ -123,7 +137,7 @@ static int tmpl_thaw(void)
 	if (nuwa_state != NUWA_STATE_TEMPLATE)
 		return -EINVAL;
 	control_api_thawed();   /* a nuwa_freeze() waiting here returns 0 */
-	fdremap_finish();
+	snapshot_drop();
 	freeze_release();
 	nuwa_info("thawed");
 	return 0;
@@ -144,7 +158,7 @@ static pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 	pid_t pid = fork_child(&req, &pidfd);
 	if (pid > 0)
 		nuwa_child_add(pid, pidfd, NUWA_CHILD_TEMPLATE);
-	fdremap_finish();
+	snapshot_drop();
 	freeze_release();
 	if (pid < 0)
 		snprintf(err, errlen, "fork: %s", strerror(-pid));
