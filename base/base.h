@@ -128,6 +128,9 @@ void nuwa_own_fd_drop(int fd);   /* forget and close; ignores -1 */
 int  nuwa_is_own_fd(int fd);     /* lock-free, for close() */
 int  nuwa_own_fds(int *out, int max);
 
+/* ---- memory for libnuwa's own tables (map.c) ----------------------------------------- */
+void *nuwa_map_grow(void *p, size_t old, size_t size);   /* mmap/mremap; NULL if not */
+
 /* ---- the children libnuwa made (children.c) ------------------------------------------ */
 #define NUWA_MAX_CHILDREN 4096
 enum nuwa_child_kind {

@@ -58,12 +58,8 @@ static int ranges_push(unsigned long start, unsigned long end)
 	}
 	if (nranges == cap_ranges) {
 		size_t ncap = cap_ranges ? cap_ranges * 2 : 256;
-		long m = ranges
-			? sys_mremap(ranges, cap_ranges * sizeof *ranges, ncap * sizeof *ranges, MREMAP_MAYMOVE)
-			: sys_mmap(NULL, ncap * sizeof *ranges, PROT_READ | PROT_WRITE,
-			           MAP_PRIVATE | MAP_ANONYMOUS);
-		void *p = (void *)m;
-		if (m < 0 && m > -4096)
+		void *p = nuwa_map_grow(ranges, cap_ranges * sizeof *ranges, ncap * sizeof *ranges);
+		if (!p)
 			return -ENOMEM;
 		ranges = p;
 		cap_ranges = ncap;

@@ -81,12 +81,8 @@ static struct ptimer *timers_push(void)
 {
 	if (ntimers == cap_timers) {
 		size_t ncap = cap_timers ? cap_timers * 2 : 64;
-		long m = timers
-			? sys_mremap(timers, cap_timers * sizeof *timers, ncap * sizeof *timers, MREMAP_MAYMOVE)
-			: sys_mmap(NULL, ncap * sizeof *timers, PROT_READ | PROT_WRITE,
-			           MAP_PRIVATE | MAP_ANONYMOUS);
-		void *p = (void *)m;
-		if (m < 0 && m > -4096)
+		void *p = nuwa_map_grow(timers, cap_timers * sizeof *timers, ncap * sizeof *timers);
+		if (!p)
 			return NULL;
 		timers = p;
 		cap_timers = ncap;
