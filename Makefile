@@ -5,7 +5,7 @@ DEB_DEPS = meson ninja-build pkg-config libffi-dev libcriterion-dev gcc valgrind
 # The programs of the real-program suite (tests/realprogs, docs/compat.md).
 REAL_DEPS = memcached haproxy unbound nginx ruby python3 redis-server nodejs caddy perl openjdk-17-jdk-headless
 
-.PHONY: all deps real-deps build demo test bench install clean
+.PHONY: all deps real-deps build demo test test-sanitize bench install clean
 
 all: build
 
@@ -30,6 +30,34 @@ test: build real-deps
 	@rc=0; rd=$$(mktemp -d /tmp/nuwa-test.XXXXXX); \
 	NUWA_RUNTIME_DIR=$$rd/run meson test -C $(BUILD) --print-errorlogs --num-processes 2 || rc=$$?; \
 	rm -rf "$$rd"; ./tools/test-summary $(BUILD)/meson-logs/testlog.json; exit $$rc
+
+# libnuwa, nuwa and every test and scenario program built with ASan+UBSan
+# in $(SAN_BUILD), and the suites run there (docs/reliability.md).  The
+# sanitizers write each report to $(SAN_BUILD)/sanitizer-logs/ (meson.build:
+# log_path), so that a report in a clone nobody waits for fails the run too.
+# Not run: the real-program suite and the benchmarks (SAN_EXCLUDE: the
+# Debian programs are not sanitized, and ASan's start-up and shadow memory
+# under unbound, node and the JVM cost more than the rest of the run).
+SAN_BUILD ?= build-san
+SAN_DEPS = libasan8 libubsan1
+SAN_EXCLUDE = --no-suite realprogs --no-suite bench
+
+$(SAN_BUILD)/build.ninja:
+	meson setup $(SAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
+
+test-sanitize: deps $(SAN_BUILD)/build.ninja
+	@./tools/install-deps $(SAN_DEPS)
+	meson compile -C $(SAN_BUILD)
+	@rc=0; rd=$$(mktemp -d /tmp/nuwa-test.XXXXXX); logs=$(SAN_BUILD)/sanitizer-logs; \
+	rm -rf "$$logs"; mkdir -p "$$logs"; \
+	NUWA_RUNTIME_DIR=$$rd/run meson test -C $(SAN_BUILD) $(SAN_EXCLUDE) --print-errorlogs \
+		--num-processes 2 --timeout-multiplier 3 || rc=$$?; \
+	rm -rf "$$rd"; ./tools/test-summary $(SAN_BUILD)/meson-logs/testlog.json; \
+	n=$$(ls "$$logs" | wc -l); \
+	if [ "$$n" -ne 0 ]; then \
+		for f in "$$logs"/*; do echo "== $$f"; head -n 80 "$$f"; done; \
+		echo "test-sanitize: $$n sanitizer report(s) in $$logs"; rc=1; \
+	else echo "test-sanitize: no sanitizer report"; fi; exit $$rc
 
 bench: build
 	./bench/run $(BUILD)

@@ -130,12 +130,12 @@ static void bg_cleanup(void)
 	nbgs = 0;
 }
 
-static char lib_env[600];
+static char lib_env[8300];
 
 static const char *const *preload_env(void)
 {
 	static const char *env[2];
-	snprintf(lib_env, sizeof lib_env, "LD_PRELOAD=%s", ct_path("NUWA_LIB"));
+	snprintf(lib_env, sizeof lib_env, "LD_PRELOAD=%s", ct_preload(ct_path("NUWA_LIB")));
 	env[0] = lib_env;
 	env[1] = NULL;
 	return env;
@@ -388,8 +388,8 @@ Test(api, installed_pc)
 	cr_assert_eq(o.code, 0, "%s%s", o.out, o.err);
 	cr_assert(has(o.out, "unfrozen: freeze=-38 "), "%s", o.out);
 	/* preloaded with the installed library it names */
-	char env0[1500];
-	snprintf(env0, sizeof env0, "LD_PRELOAD=%s", preload);
+	char env0[8300];
+	snprintf(env0, sizeof env0, "LD_PRELOAD=%s", ct_preload(preload));
 	const char *env[] = { env0, NULL };
 	struct ct_bg t;
 	pid_t tp = start_template(&t, bin, env);
