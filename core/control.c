@@ -16,6 +16,7 @@
 
 #include "fdremap.h"
 #include "freeze.h"
+#include "resources.h"
 
 #pragma weak fdremap_own_fd
 #pragma weak fdremap_forget_own_fd
@@ -189,6 +190,13 @@ static int do_clone(int n, pid_t *pids, int for_api, int timeout_ms, int *is_chi
 		freeze_release();
 		return r;
 	}
+	if ((r = resources_prepare(err, sizeof err)) < 0) {   /* resources: list */
+		nuwa_err("freeze failed: %s", err);
+		if (fdremap_finish)
+			fdremap_finish();
+		freeze_release();
+		return r;
+	}
 	struct timespec t2 = ts_now(CLOCK_MONOTONIC);
 	char list[1024];
 	size_t off = 0;
@@ -225,6 +233,7 @@ static int do_clone(int n, pid_t *pids, int for_api, int timeout_ms, int *is_chi
 	struct timespec t3 = ts_now(CLOCK_MONOTONIC);
 	if (fdremap_finish)
 		fdremap_finish();
+	resources_finish();   /* resources: freeze over */
 	freeze_release();
 	struct timespec t4 = ts_now(CLOCK_MONOTONIC);
 	nuwa_debug("clone timing (us): freeze %ld, descriptors %ld, fork %ld, release %ld",
@@ -242,6 +251,12 @@ int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	if (fdremap_prepare && (r = fdremap_prepare(err, errlen)) < 0) {
+		freeze_release();
+		return r;
+	}
+	if ((r = resources_prepare(err, errlen)) < 0) {   /* resources: list */
+		if (fdremap_finish)
+			fdremap_finish();
 		freeze_release();
 		return r;
 	}
@@ -274,6 +289,7 @@ int tmpl_thaw(void)
 	}
 	if (fdremap_finish)
 		fdremap_finish();
+	resources_finish();   /* resources: freeze over */
 	freeze_release();
 	nuwa_info("thawed");
 	return 0;
@@ -287,6 +303,11 @@ pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 	int r = freeze_all(timeout_ms, err, errlen);
 	if (r == 0 && fdremap_prepare && (r = fdremap_prepare(err, errlen)) < 0)
 		freeze_release();
+	if (r == 0 && (r = resources_prepare(err, errlen)) < 0) {   /* resources: list */
+		if (fdremap_finish)
+			fdremap_finish();
+		freeze_release();
+	}
 	if (r < 0)
 		return r;
 	int pidfd = -1;
@@ -297,6 +318,7 @@ pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 		kid_add(pid, pidfd);
 	if (fdremap_finish)
 		fdremap_finish();
+	resources_finish();   /* resources: freeze over */
 	freeze_release();
 	if (pid < 0)
 		snprintf(err, errlen, "fork: %s", strerror(-pid));

@@ -29,6 +29,7 @@
 
 #include "fdremap.h"
 #include "freeze.h"
+#include "resources.h"
 
 #pragma weak fdremap_child_setup
 
@@ -138,10 +139,12 @@ pid_t freeze_fork_child_with(const int *stdio, void (*fn)(void *), void *arg, in
 		return 0;
 	}
 	forker->fork_pid = 0;
+	resources_before_fork();   /* resources: timers' clocks, MADV_DOFORK */
 	park_release_slot(forker, CMD_FORK);
 	int c;
 	while ((c = __atomic_load_n(&forker->cmd, __ATOMIC_ACQUIRE)) == CMD_FORK)
 		nuwa_futex_wait(&forker->cmd, CMD_FORK, NULL);
+	resources_after_fork();    /* resources: MADV_DONTFORK back */
 	if (forker->fork_pid < 0)
 		return forker->fork_pid;
 	*pidfd = forker->fork_pidfd;
@@ -265,6 +268,7 @@ static void child_control_resume(void)
 		control_trampoline = NULL;
 	}
 	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
+	resources_child_early();   /* resources: MADV_DONTFORK back */
 	tls_restore(&control_slot.tls, &leader_slot->tls);  /* cloned by the leader */
 	control_slot.new_tid = tid;
 	nuwa_self.tid = tid;
@@ -276,6 +280,7 @@ static void child_control_resume(void)
 		/* snapshot: this child keeps the frozen image and serves spawns */
 		nuwa_spawned = 0;
 		nuwa_state = NUWA_STATE_TEMPLATE;
+		resources_child_before_go();   /* resources: timers */
 		nuwa_info("snapshot template ready in process %ld", (long)syscall(SYS_getpid));
 		return;
 	}
@@ -320,6 +325,9 @@ static void child_control_resume(void)
 		while ((st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)) == SLOT_PARKED)
 			nuwa_futex_wait(&s->state, st, NULL);
 	}
+	/* Every thread has its new tid, none runs yet: timers aimed at a
+	 * thread (SIGEV_THREAD_ID) can be aimed at its new task. */
+	resources_child_before_go();   /* resources: timers */
 	struct timespec t3 = ts_now(CLOCK_MONOTONIC);
 	__atomic_store_n(&nuwa_ft.active, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&nuwa_freezing, 0, __ATOMIC_SEQ_CST);
