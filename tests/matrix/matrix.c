@@ -63,9 +63,14 @@ static const struct { const char *label, *prog, *args[4]; } scn_runs[] = {
 	{ "epoll-100-descriptors", "fdremap/fd_epoll", { NULL } },
 	{ "signals-all-blocked", "scenarios/signals", { "blockall", NULL } },
 };
-static const char *mx_progs[] = { "mx_fd" };
+static const char *mx_progs[] = { "mx_fd", "mx_sync", "mx_sig", "mx_proc", "mx_mem", "mx_timer" };
 
 static struct run runs[128];
+/* Runs whose `nuwa thaw` got no reply (exit 4): the program was resumed and
+ * exited before the control thread sent it.  A race, reported on its own
+ * line (thaw-reply) instead of failing every case of the run. */
+static const char *thaw_race[16];
+static int nthaw_race;
 static int nruns;
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -429,12 +434,11 @@ static void do_run(struct run *r, const char *cli, char *dir, size_t dircap, cha
 #define RFAIL(...) do { add_why(rerr, rcap, __VA_ARGS__); goto out; } while (0)
 	if (!wait_for(p, "READY\n", 15000))
 		RFAIL("no READY within 15 s%s", p->out < 0 ? " (the program ended)" : "");
-	int tasks = count_tasks(pid);
-
 	const char *fz[] = { cli, "freeze", pidstr, NULL };
 	int rc = run_cmd(out, sizeof out, 30000, fz);
 	if (rc != 0)
 		RFAIL("nuwa freeze exited %d: %.200s", rc, out);
+	int tasks = count_tasks(pid);   /* a frozen template's stay as they are */
 	const char *sp[] = { cli, "spawn", "-n", "3", pidstr, NULL };
 	rc = run_cmd(out, sizeof out, 30000, sp);
 	for (char *q = out; nkids < NCHILD && *q;) {
@@ -456,13 +460,13 @@ static void do_run(struct run *r, const char *cli, char *dir, size_t dircap, cha
 
 	close(p->in);   /* EOF: the children verify */
 	p->in = -1;
-	long long end = now_ms() + 40000;
+	long long end = now_ms() + 25000;   /* each has a 20 s watchdog */
 	for (int k = 0; k < nkids; k++)
 		while (!has_result(p->buf, kids[k]) && now_ms() < end && p->out >= 0)
 			pump(p, 50);
 	for (int k = 0; k < nkids; k++)
 		if (!has_result(p->buf, kids[k]))
-			add_why(rerr, rcap, "child %d (%d of 3) printed no RESULT within 40 s%s", (int)kids[k],
+			add_why(rerr, rcap, "child %d (%d of 3) printed no RESULT within 25 s%s", (int)kids[k],
 				k + 1, alive(kids[k]) ? "" : " and is gone");
 	/* each child is reaped by the template */
 	end = now_ms() + 10000;
@@ -477,17 +481,19 @@ static void do_run(struct run *r, const char *cli, char *dir, size_t dircap, cha
 	if (!alive(pid))
 		RFAIL("the template died while its children ran");
 	if (count_tasks(pid) != tasks)
-		add_why(rerr, rcap, "the template has %d tasks, had %d before the freeze", count_tasks(pid), tasks);
+		add_why(rerr, rcap, "the frozen template has %d tasks, had %d when frozen", count_tasks(pid), tasks);
 
 	const char *th[] = { cli, "thaw", pidstr, NULL };
 	rc = run_cmd(out, sizeof out, 10000, th);
-	if (rc != 0)
+	if (rc == 4 && strstr(out, "without a reply"))
+		thaw_race[nthaw_race++ % 16] = strdup(r->label);   /* see thaw-reply */
+	else if (rc != 0)
 		RFAIL("nuwa thaw exited %d: %.200s", rc, out);
-	end = now_ms() + 40000;
+	end = now_ms() + 25000;
 	while (p->out >= 0 && now_ms() < end)
 		pump(p, 50);   /* to EOF: every process of the run has ended */
 	if (!has_result(p->buf, pid))
-		add_why(rerr, rcap, "the original printed no RESULT within 40 s of the thaw");
+		add_why(rerr, rcap, "the original printed no RESULT within 25 s of the thaw");
 	int wst = 0;
 	pid_t w = 0;
 	while (now_ms() < end && (w = waitpid(pid, &wst, WNOHANG)) == 0)
@@ -567,11 +573,24 @@ out:
 	}
 }
 
-/* Does the failure (reason or a log) show the evidence? */
+/* Does the failure show the evidence?  Every part of the reason must show
+ * it (another failure on top of the known one is a FAIL); a one-part reason
+ * may instead have the evidence in a log of the run. */
 static int shows(const char *dir, const char *why, const char *evidence)
 {
-	if (strstr(why, evidence))
+	const char *sep = " | then: ";
+	int parts = 0, with = 0;
+	for (const char *p = why; p; parts++) {
+		const char *e = strstr(p, sep);
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		const char *hit = strstr(p, evidence);
+		with += hit && (size_t)(hit - p) < n;
+		p = e ? e + strlen(sep) : NULL;
+	}
+	if (with == parts)
 		return 1;
+	if (parts > 1)
+		return 0;
 	const char *logs[] = { "stdout", "nuwa.log", "prog.err" };
 	for (int i = 0; i < 3; i++) {
 		char path[700], buf[1 << 17];
@@ -659,6 +678,26 @@ int main(int argc, char **argv)
 		}
 		if (dir[0] && !getenv("MX_KEEP"))
 			nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	/* thaw-reply: a race; when not hit it is not taken for a fix (no XPASS) */
+	const struct known *kt = known_for("thaw-reply");
+	ncase++;
+	if (!nthaw_race) {
+		printf("PASS thaw-reply (every nuwa thaw got its reply%s)\n",
+		       kt ? "; a race, still listed in known-failures" : "");
+		passed++;
+	} else {
+		char list[400] = "";
+		for (int i = 0; i < nthaw_race && i < 16; i++)
+			snprintf(list + strlen(list), sizeof list - strlen(list), " %s", thaw_race[i]);
+		if (kt) {
+			printf("XFAIL thaw-reply: nuwa thaw exited 4 (no reply) in %d run(s):%s [known: %s]\n",
+			       nthaw_race, list, kt->why);
+			xfailed++;
+		} else {
+			printf("FAIL thaw-reply: nuwa thaw exited 4 (no reply) in %d run(s):%s\n", nthaw_race, list);
+			failed++;
+		}
 	}
 	printf("%d scenarios in %d runs, %lld s; %d known failures (XFAIL)\n", ncase, nruns,
 	       (now_ms() - t0) / 1000, xfailed);
