@@ -464,10 +464,16 @@ static void do_run(struct run *r, const char *cli, char *dir, size_t dircap, cha
 	for (int k = 0; k < nkids; k++)
 		while (!has_result(p->buf, kids[k]) && now_ms() < end && p->out >= 0)
 			pump(p, 50);
+	int hung = 0, unresumed = 0, gone = 0;
 	for (int k = 0; k < nkids; k++)
-		if (!has_result(p->buf, kids[k]))
-			add_why(rerr, rcap, "child %d (%d of 3) printed no RESULT within 25 s%s", (int)kids[k],
-				k + 1, alive(kids[k]) ? "" : " and is gone");
+		if (!has_result(p->buf, kids[k])) {
+			hung++;
+			gone += !alive(kids[k]);
+			unresumed += alive(kids[k]) && count_tasks(kids[k]) < tasks;
+		}
+	if (hung)
+		RFAIL("%d of 3 children printed no RESULT within 25 s (%d gone; %d hung before their threads "
+		      "resumed: fewer tasks than the template's %d)", hung, gone, unresumed, tasks);
 	/* each child is reaped by the template */
 	end = now_ms() + 10000;
 	for (int k = 0; k < nkids; k++)
