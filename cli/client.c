@@ -1,5 +1,5 @@
 /* Client side of the control socket: find a process's socket, connect,
- * exchange framed messages (core/ctl_proto.h). */
+ * exchange framed messages (ctl/ctl_proto.h). */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>

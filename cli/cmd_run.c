@@ -17,9 +17,6 @@
 
 #include "cli.h"
 
-#ifndef NUWA_BUILD_ROOT
-#define NUWA_BUILD_ROOT ""
-#endif
 #ifndef NUWA_LIBDIR
 #define NUWA_LIBDIR "/usr/local/lib"
 #endif
@@ -55,15 +52,12 @@ static int find_library(const char *explicit, char *out, size_t len)
 		char tmp[PATH_MAX];
 		snprintf(tmp, sizeof tmp, "%s", exe);   /* dirname() writes into its argument */
 		snprintf(dir, sizeof dir, "%s", dirname(tmp));
-		/* 1. Running from the build tree: build/nuwa next to build/libnuwa.so. */
-		char built[PATH_MAX];
-		snprintf(cand, sizeof cand, "%s", NUWA_BUILD_ROOT);
-		if (NUWA_BUILD_ROOT[0] && realpath(cand, built) && !strcmp(built, dir)) {
-			snprintf(cand, sizeof cand, "%s/libnuwa.so", NUWA_BUILD_ROOT);
-			if (readable(cand) && realpath(cand, real)) {
-				snprintf(out, len, "%s", real);
-				return 0;
-			}
+		/* 1. Next to the executable: the build tree (build/nuwa beside
+		 *    build/libnuwa.so), or an unpacked tarball. */
+		snprintf(cand, sizeof cand, "%s/libnuwa.so", dir);
+		if (readable(cand) && realpath(cand, real)) {
+			snprintf(out, len, "%s", real);
+			return 0;
 		}
 		/* 2. An installed tree that was moved: PREFIX/bin/nuwa, PREFIX/LIBDIR. */
 		int up = 1;

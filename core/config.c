@@ -22,12 +22,7 @@ struct nuwa_config nuwa_cfg = {
 	.timeout_ms = 2000,
 	.policy = NUWA_POLICY_ANY,
 	.signal = SIGUSR2,
-	.log_level = NUWA_LOG_WARN,
 };
-
-extern int nuwa_log_fd;
-#pragma weak fdremap_parse_spec
-#pragma weak fdremap_own_fd
 
 static const struct { const char *name; int sig; } sig_names[] = {
 	{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 },
@@ -153,7 +148,7 @@ static int open_log_file(const char *path)
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 	struct stat st;
 	if (fd >= 0 && fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
-		close(fd);
+		sys_close(fd);
 		nuwa_err("invalid NUWA_LOG_FILE=\"%s\": a FIFO or socket could block the "
 		         "program; use a regular file; libnuwa is disabled", path);
 		return -1;
@@ -170,14 +165,8 @@ static int open_log_file(const char *path)
 	}
 	fcntl(fd, F_SETFL, O_APPEND);   /* a file or a tty: blocking as usual */
 	/* high number: out of the way of programs that expect low descriptors */
-	int hi = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
-	if (hi >= 0) {
-		close(fd);
-		fd = hi;
-	}
-	if (fdremap_own_fd)
-		fdremap_own_fd(fd);   /* libnuwa's: closefrom() and nuwa status skip it */
-	nuwa_log_fd = fd;
+	/* high number, and libnuwa's: closefrom() and nuwa status skip it */
+	nuwa_log_fd = nuwa_own_fd(nuwa_fd_high(fd));
 	return 0;
 }
 
@@ -192,7 +181,7 @@ int nuwa_config_load(void)
 
 	/* The log settings first, so that the other errors go where asked. */
 	if ((v = getenv("NUWA_LOG")) && *v)
-		bad |= parse_choice("NUWA_LOG", v, levels, &nuwa_cfg.log_level);
+		bad |= parse_choice("NUWA_LOG", v, levels, &nuwa_log_level);
 	if ((v = getenv("NUWA_LOG_FILE")) && *v)
 		bad |= open_log_file(v) < 0;
 	if ((v = getenv("NUWA_RUNTIME_DIR")) && *v && *v != '/') {
@@ -226,7 +215,7 @@ int nuwa_config_load(void)
 			nuwa_cfg.signal = sig;
 		}
 	}
-	if ((v = getenv("NUWA_FDS")) && *v && fdremap_parse_spec) {
+	if ((v = getenv("NUWA_FDS")) && *v) {
 		char err[256];
 		if (fdremap_parse_spec(v, err, sizeof err) < 0) {
 			nuwa_err("invalid NUWA_FDS=\"%s\": %s; libnuwa is disabled", v, err);

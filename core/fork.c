@@ -5,8 +5,11 @@
  * is for a child that lost its threads; ours keeps them).  So the main
  * thread is the child's leader, getpid() == gettid() there, as in the
  * original.  In the child it clones libnuwa's control thread back; the
- * control thread rebuilds descriptors, runs constructors, clones every
- * other thread at its own thread pointer, and lets them all go at once.
+ * control thread runs the child's re-initialisation steps (child_steps[]
+ * below), clones every other thread at its own thread pointer, lets them all
+ * go at once, and goes on in a fresh control loop.  What to fork comes in an
+ * explicit request (struct fork_req, nuwa_int.h); the forker finds it in
+ * its slot, the child's control thread on its own (copied) stack.
  *
  *   parent control           parent main (parked)        child
  *   --------------           --------------------        -----
@@ -18,7 +21,6 @@
  *   <- fork_pid ---------    back to waiting              control: fds, hooks,
  *                                                         clone threads, GO
  */
-#include <asm/prctl.h>
 #include <errno.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -27,11 +29,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
 #include "resources.h"
-
-#pragma weak fdremap_child_setup
 
 #define TRAMPOLINE_STACK (16 * 1024)
 
@@ -39,38 +40,11 @@ static struct park_slot control_slot;   /* the control thread's own context */
 static void *control_trampoline;        /* its clone stack in the child */
 static struct park_slot *leader_slot;   /* the forker, in the child */
 
-/* Set by the requester of a fork; read in the child. */
-static const int *fork_stdio;
-static int fork_stay_frozen;   /* snapshot mode: the child is a template */
-static int fork_exit_signal;   /* 0, or SIGCHLD for nuwa_clone() children */
-
-void freeze_fork_set_exit_signal(int sig)
-{
-	fork_exit_signal = sig;
-}
-static void (*fork_child_fn)(void *);
-static void *fork_child_arg;
-
 int nuwa_spawned;
-extern void control_child_reinit(void);   /* control.c */
-extern void nuwa_signals_block_for_control(void);
 
 static const unsigned long resume_flags =
 	CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
 	CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
-
-static void *thread_pointer(void)
-{
-	void *fs = NULL;
-	syscall(SYS_arch_prctl, ARCH_GET_FS, &fs);
-	return fs;
-}
-
-static long us_between(struct timespec a, struct timespec b)
-{
-	struct timespec d = ts_sub(b, a);
-	return d.tv_sec * 1000000L + d.tv_nsec / 1000;
-}
 
 static int resume_entry(void *arg)
 {
@@ -102,7 +76,7 @@ static void *map_stacks(size_t n)
 
 static struct park_slot *find_forker(void)
 {
-	pid_t pid = (pid_t)syscall(SYS_getpid);
+	pid_t pid = (pid_t)sys_getpid();
 	for (int i = 0; i < nuwa_ft.nslots; i++) {
 		struct park_slot *s = &nuwa_ft.slots[i];
 		if (s->tid == pid && s->state == SLOT_PARKED)
@@ -111,33 +85,20 @@ static struct park_slot *find_forker(void)
 	return NULL;
 }
 
-static void child_control_resume(void);
+__attribute__((noreturn)) static void child_control_resume(const struct fork_req *req);
 
-pid_t freeze_fork_template_child(int *pidfd)
-{
-	fork_stay_frozen = 1;
-	pid_t r = freeze_fork_child_with(NULL, NULL, NULL, pidfd);
-	fork_stay_frozen = 0;
-	return r;
-}
-
-pid_t freeze_fork_child_with(const int *stdio, void (*fn)(void *), void *arg, int *pidfd)
+pid_t fork_child(const struct fork_req *req, int *pidfd)
 {
 	struct park_slot *forker = find_forker();
 	if (!forker)
 		return -ESRCH; /* the main thread has exited: see docs/limits */
 
-	fork_stdio = stdio;
-	fork_child_fn = fn;
-	fork_child_arg = arg;
-	control_slot.tid = (pid_t)syscall(SYS_gettid);
-	control_slot.tcb = thread_pointer();
+	control_slot.tid = (pid_t)sys_gettid();
+	control_slot.tcb = nuwa_thread_pointer();
 	tls_save(&control_slot.tls);
-	if (ctx_save(&control_slot.ctx) != 0) {
-		/* We are the control thread of a new child. */
-		child_control_resume();
-		return 0;
-	}
+	if (ctx_save(&control_slot.ctx) != 0)
+		child_control_resume(req);   /* we are the control thread of a new child */
+	forker->fork_req = req;
 	forker->fork_pid = 0;
 	resources_before_fork();   /* resources: timers' clocks, MADV_DOFORK */
 	park_release_slot(forker, CMD_FORK);
@@ -151,11 +112,6 @@ pid_t freeze_fork_child_with(const int *stdio, void (*fn)(void *), void *arg, in
 	return forker->fork_pid;
 }
 
-pid_t freeze_fork_child(int *pidfd)
-{
-	return freeze_fork_child_with(NULL, NULL, NULL, pidfd);
-}
-
 /* Runs on the main thread, in its park handler. */
 int fork_in_forker(struct park_slot *s)
 {
@@ -163,10 +119,10 @@ int fork_in_forker(struct park_slot *s)
 	/* exit_signal 0 (triggers, spawns): the child is not a SIGCHLD child
 	 * of the program, whose wait(-1) never sees it; libnuwa reaps it via
 	 * its pidfd.  nuwa_clone() children are the caller's, as with fork(). */
-	long pid = syscall(SYS_clone, CLONE_PIDFD | fork_exit_signal, NULL, &pidfd, NULL, NULL);
+	long pid = sys_clone_fork(CLONE_PIDFD | s->fork_req->exit_signal, &pidfd);
 	if (pid == 0)
 		return child_leader_start(s);
-	s->fork_pid = pid < 0 ? -errno : (pid_t)pid;
+	s->fork_pid = (pid_t)pid;   /* or -errno */
 	s->fork_pidfd = pidfd;
 	__atomic_store_n(&s->cmd, CMD_WAIT, __ATOMIC_RELEASE);
 	nuwa_futex_wake(&s->cmd, 2);
@@ -202,15 +158,16 @@ static void note_resumed(struct park_slot *s, pid_t tid)
  * park handler (threads resume), 0 to stay parked (snapshot template). */
 int child_leader_start(struct park_slot *s)
 {
-	/* Read once: the child's control thread resets it as soon as it runs. */
-	int stay = fork_stay_frozen;
-	pid_t tid = (pid_t)syscall(SYS_gettid);
+	/* Read once: the request is on the control thread's stack, which the
+	 * child's control thread reuses as soon as it runs. */
+	int stay = s->fork_req->stay_frozen;
+	pid_t tid = (pid_t)sys_gettid();
 	/* The TCB still holds the parent's tid: pthread_kill, mutex owners
 	 * and pthread_join read it.  fork() resets the robust list and the
 	 * clear-child-tid address (kernel/fork.c), so register them again;
 	 * rseq survives fork (rseq_fork copies it when !CLONE_VM). */
 	tls_set_tid(s->tcb, tid);
-	syscall(SYS_set_tid_address, tls_tid_ptr(s->tcb));
+	sys_set_tid_address(tls_tid_ptr(s->tcb));
 	tls_restore(&s->tls, NULL);
 	leader_slot = s;
 	nuwa_spawned = 1;
@@ -231,7 +188,7 @@ int child_leader_start(struct park_slot *s)
 	    clone_resumed(&control_slot, (char *)control_trampoline + TRAMPOLINE_STACK) < 0) {
 		static const char msg[] = "libnuwa: child cannot restart its control thread\n";
 		(void)!write(2, msg, sizeof msg - 1);
-		syscall(SYS_exit_group, 127);
+		sys_exit_group(127);
 	}
 	if (stay)
 		return 0;
@@ -242,7 +199,7 @@ int child_leader_start(struct park_slot *s)
 /* A task cloned in a child, right after jumping back into its handler. */
 void child_resumed_thread(struct park_slot *s)
 {
-	pid_t tid = (pid_t)syscall(SYS_gettid);
+	pid_t tid = (pid_t)sys_gettid();
 	tls_restore(&s->tls, &control_slot.tls);   /* cloned by the control thread */
 	note_resumed(s, tid);
 	wait_go(s);
@@ -252,52 +209,90 @@ static void install_stdio(const int *fds)
 {
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0 && fds[i] != i)
-			syscall(SYS_dup3, fds[i], i, 0);
+			sys_dup3(fds[i], i, 0);
 	for (int i = 0; i < 3; i++)
 		if (fds[i] > 2)
-			syscall(SYS_close, fds[i]);
+			sys_close(fds[i]);
 }
 
-/* The control thread of a new child: everything between "forked" and
- * "every thread runs". */
-static void child_control_resume(void)
+/* ---- the child's re-initialisation steps ------------------------------------ */
+/* Run in this order, each in the phases it names:
+ *   EARLY     every new child, first thing on its control thread
+ *   FORKED    every new child, its control thread's own state
+ *   TEMPLATE  a snapshot template child, which stays frozen after these
+ *   RESUMING  a child whose threads resume, still before they run: the
+ *             program must never see its descriptor table change under it
+ *   BEFORE_GO every thread cloned with its new tid, none released yet
+ *   RESUMED   once every thread runs
+ *   APP_FORK  the child of the program's own fork(), on its forking thread
+ *             (the only one left); its control thread is started last
+ * A new kind of per-process state is one more line here. */
+enum { EARLY = 1, FORKED = 2, TEMPLATE = 4, RESUMING = 8, BEFORE_GO = 16, RESUMED = 32,
+       APP_FORK = 64 };
+
+static void step_memory(const struct fork_req *r) { resources_child_early(); }
+static void step_timers(const struct fork_req *r) { resources_child_before_go(); }
+static void step_control(const struct fork_req *r) { control_child_reinit(); }
+static void step_ctlsock(const struct fork_req *r) { ctlsock_after_spawn(r->stdio); }
+static void step_signals(const struct fork_req *r) { nuwa_signals_block_for_control(); }
+static void step_locks(const struct fork_req *r) { tls_enter_resumed_child(); }
+static void step_fds(const struct fork_req *r) { fdremap_child_setup(); }
+static void step_stdio(const struct fork_req *r) { if (r->stdio) install_stdio(r->stdio); }
+static void step_ctors(const struct fork_req *r) { hooks_run_constructors(); }
+static void step_final(const struct fork_req *r) { hooks_run_final_constructors(); }
+static void step_call(const struct fork_req *r) { if (r->child_fn) r->child_fn(r->arg); }
+static void step_registry(const struct fork_req *r)
 {
-	pid_t tid = (pid_t)syscall(SYS_gettid);
-	if (control_trampoline) {
-		munmap(control_trampoline, TRAMPOLINE_STACK);
-		control_trampoline = NULL;
-	}
-	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
-	resources_child_early();   /* resources: MADV_DONTFORK back */
-	tls_restore(&control_slot.tls, &leader_slot->tls);  /* cloned by the leader */
-	control_slot.new_tid = tid;
-	nuwa_self.tid = tid;
-	/* Our own eventfd first, then open the trigger: a trigger that hits
-	 * this child now must wake this control thread, not the parent's. */
-	control_child_reinit();
-	nuwa_signals_block_for_control();
-	if (fork_stay_frozen) {
-		/* snapshot: this child keeps the frozen image and serves spawns */
-		nuwa_spawned = 0;
-		nuwa_state = NUWA_STATE_TEMPLATE;
-		resources_child_before_go();   /* resources: timers */
-		nuwa_info("snapshot template ready in process %ld", (long)syscall(SYS_getpid));
-		return;
-	}
+	registry_reset_after_fork();
+	lifecycle_reset_after_fork();
+	nuwa_spawned = 0;
+}
+static void step_hints(const struct fork_req *r) { fdremap_after_app_fork(); }
+static void step_app_control(const struct fork_req *r) { control_after_app_fork(); }
 
-	struct timespec t1 = ts_now(CLOCK_MONOTONIC);
-	/* A child is a running process from here on, not a template (the
-	 * constructors may ask nuwa_is_template()). */
-	nuwa_state = NUWA_STATE_RUNNING;
-	sync_enter_resumed_child();
-	if (fdremap_child_setup)
-		fdremap_child_setup();
-	struct timespec t2 = ts_now(CLOCK_MONOTONIC);
-	if (fork_stdio)
-		install_stdio(fork_stdio);
-	hooks_run_constructors();
+static const struct child_step {
+	const char *what;
+	unsigned when;
+	void (*run)(const struct fork_req *r);
+} child_steps[] = {
+	/* MADV_DONTFORK memory back (core/mem_fork.c) */
+	{ "memory",             EARLY,    step_memory },
+	/* own eventfd, children forgotten, nuwa_clone()/nuwa_freeze() answered */
+	{ "control thread",     FORKED,   step_control },
+	{ "control socket",     FORKED,   step_ctlsock },   /* this process's own */
+	{ "trigger signal",     FORKED,   step_signals },   /* open on this thread */
+	{ "lock owners",        RESUMING, step_locks },     /* lock wrappers repair first */
+	{ "descriptors",        RESUMING, step_fds },       /* fdremap: own channels */
+	{ "stdio",              RESUMING, step_stdio },     /* the requester's 0, 1, 2 */
+	{ "constructors",       RESUMING, step_ctors },     /* nuwa_add_constructor */
+	/* POSIX timers, itimers, alarm (core/timers.c): thread-aimed timers
+	 * need the new tids */
+	{ "timers",             TEMPLATE | BEFORE_GO, step_timers },
+	{ "final constructors", RESUMED,  step_final },     /* nuwa_add_final_constructor */
+	{ "--call",             RESUMED,  step_call },      /* nuwa spawn --call */
+	{ "thread registry",    APP_FORK, step_registry },
+	{ "descriptor hints",   APP_FORK, step_hints },
+	{ "control thread",     APP_FORK, step_app_control },
+};
 
-	/* Clone every parked thread but the leader, which already runs. */
+static void child_steps_run(unsigned phase, const struct fork_req *req)
+{
+	for (size_t i = 0; i < sizeof child_steps / sizeof child_steps[0]; i++)
+		if (child_steps[i].when & phase)
+			child_steps[i].run(req);
+}
+
+/* The child of the program's own fork() (pthread_atfork, init.c). */
+void fork_after_app_fork(void)
+{
+	child_steps_run(APP_FORK, NULL);
+}
+
+/* Clone every parked thread but the leader, which already runs, wait until
+ * every task has done its fixups, then release them all at once, so no
+ * resumed thread sees another one with a stale TCB tid.  Returns how many. */
+static int resume_threads(const struct fork_req *req)
+{
 	int n = nuwa_ft.nslots, want = 0;
 	for (int i = 0; i < n; i++) {
 		struct park_slot *s = &nuwa_ft.slots[i];
@@ -310,13 +305,12 @@ static void child_control_resume(void)
 		struct park_slot *s = &nuwa_ft.slots[i];
 		if (s->state != SLOT_PARKED || s->skip)
 			continue;
-		if (!stacks || clone_resumed(s, stacks + (size_t)(++k) * TRAMPOLINE_STACK) < 0) {
-			nuwa_err("child: cannot resume thread %d: %s", s->tid, strerror(errno));
-			syscall(SYS_exit_group, 127);
+		int r = stacks ? clone_resumed(s, stacks + (size_t)(++k) * TRAMPOLINE_STACK) : -ENOMEM;
+		if (r < 0) {
+			nuwa_err("child: cannot resume thread %d: %s", s->tid, strerror(-r));
+			sys_exit_group(127);
 		}
 	}
-	/* Wait until every task has done its fixups, then release them all at
-	 * once, so no resumed thread sees another one with a stale TCB tid. */
 	for (int i = 0; i < n; i++) {
 		struct park_slot *s = &nuwa_ft.slots[i];
 		int st;
@@ -325,10 +319,7 @@ static void child_control_resume(void)
 		while ((st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)) == SLOT_PARKED)
 			nuwa_futex_wait(&s->state, st, NULL);
 	}
-	/* Every thread has its new tid, none runs yet: timers aimed at a
-	 * thread (SIGEV_THREAD_ID) can be aimed at its new task. */
-	resources_child_before_go();   /* resources: timers */
-	struct timespec t3 = ts_now(CLOCK_MONOTONIC);
+	child_steps_run(BEFORE_GO, req);
 	__atomic_store_n(&nuwa_ft.active, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&nuwa_freezing, 0, __ATOMIC_SEQ_CST);
 	nuwa_futex_wake(&nuwa_freezing, 1 << 30);
@@ -347,14 +338,48 @@ static void child_control_resume(void)
 	 * stack before reporting RESUMED. */
 	if (stacks)
 		munmap(stacks, (size_t)want * TRAMPOLINE_STACK);
+	return want;
+}
+
+/* The control thread of a new child: everything between "forked" and
+ * "every thread runs"; then the control loop from the top. */
+static void child_control_resume(const struct fork_req *req)
+{
+	pid_t tid = (pid_t)sys_gettid();
+	if (control_trampoline) {
+		munmap(control_trampoline, TRAMPOLINE_STACK);
+		control_trampoline = NULL;
+	}
+	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
+	child_steps_run(EARLY, req);
+	tls_restore(&control_slot.tls, &leader_slot->tls);  /* cloned by the leader */
+	control_slot.new_tid = tid;
+	nuwa_self.tid = tid;
+	/* Our own eventfd first, then open the trigger: a trigger that hits
+	 * this child now must wake this control thread, not the parent's. */
+	child_steps_run(FORKED, req);
+	if (req->stay_frozen) {
+		/* snapshot: this child keeps the frozen image and serves spawns */
+		nuwa_spawned = 0;
+		nuwa_state = NUWA_STATE_TEMPLATE;
+		child_steps_run(TEMPLATE, req);
+		nuwa_info("snapshot template ready in process %ld", (long)sys_getpid());
+		control_restart();
+	}
+
+	struct timespec t1 = ts_now(CLOCK_MONOTONIC);
+	/* A child is a running process from here on, not a template (the
+	 * constructors may ask nuwa_is_template()). */
 	nuwa_state = NUWA_STATE_RUNNING;
-	struct timespec t4 = ts_now(CLOCK_MONOTONIC);
-	nuwa_info("resumed %d threads in child %ld", want + 1, (long)syscall(SYS_getpid));
-	nuwa_debug("child timing (us): own state %ld, descriptors %ld, threads cloned %ld, released %ld",
-	           us_between(t0, t1), us_between(t1, t2), us_between(t2, t3), us_between(t3, t4));
-	hooks_run_final_constructors();
-	if (fork_child_fn)
-		fork_child_fn(fork_child_arg);
+	child_steps_run(RESUMING, req);
+	struct timespec t2 = ts_now(CLOCK_MONOTONIC);
+	int want = resume_threads(req);
+	struct timespec t3 = ts_now(CLOCK_MONOTONIC);
+	nuwa_info("resumed %d threads in child %ld", want + 1, (long)sys_getpid());
+	nuwa_debug("child timing (us): own state %ld, before resume %ld, threads resumed %ld",
+	           us_between(t0, t1), us_between(t1, t2), us_between(t2, t3));
+	child_steps_run(RESUMED, req);
+	control_restart();
 }
 
 int nuwa_is_child_of_freeze(void)

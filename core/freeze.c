@@ -22,37 +22,23 @@ volatile int nuwa_freezing;
 volatile int nuwa_state;
 long long nuwa_last_freeze_us;
 
-struct linux_dirent64 {
-	unsigned long long d_ino;
-	long long d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
+struct task_list { pid_t *tids, me; int n, max; };
+
+static int add_task(int dfd, const char *name, void *arg)
+{
+	struct task_list *l = arg;
+	pid_t t = (pid_t)atoi(name);
+	if (t != l->me && l->n < l->max)
+		l->tids[l->n++] = t;
+	return 0;
+}
 
 /* Tids of this process but the caller's, without malloc. */
 static int list_tasks(pid_t *tids, int max)
 {
-	int fd = (int)syscall(SYS_open, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	pid_t me = (pid_t)syscall(SYS_gettid);
-	char buf[4096];
-	int n = 0;
-	long len;
-	while ((len = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
-		for (long off = 0; off < len;) {
-			struct linux_dirent64 *d = (void *)(buf + off);
-			off += d->d_reclen;
-			if (d->d_name[0] < '0' || d->d_name[0] > '9')
-				continue;
-			pid_t t = (pid_t)atoi(d->d_name);
-			if (t != me && n < max)
-				tids[n++] = t;
-		}
-	}
-	syscall(SYS_close, fd);
-	return n;
+	struct task_list l = { tids, (pid_t)sys_gettid(), 0, max };
+	int r = nuwa_dir_walk(AT_FDCWD, "/proc/self/task", add_task, &l);
+	return r < 0 ? r : l.n;
 }
 
 static struct park_slot *slot_add(pid_t tid)
@@ -65,7 +51,7 @@ static struct park_slot *slot_add(pid_t tid)
 	s->tid = tid;
 	s->state = SLOT_LISTED;
 	s->cmd = CMD_WAIT;
-	s->is_main = tid == (pid_t)syscall(SYS_getpid);
+	s->is_main = tid == (pid_t)sys_getpid();
 	__atomic_store_n(&nuwa_ft.nslots, n + 1, __ATOMIC_RELEASE);
 	return s;
 }
@@ -178,7 +164,7 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 				struct timespec since = ts_sub(ts_now(CLOCK_MONOTONIC), s->signalled_at);
 				if (since.tv_sec || since.tv_nsec > 200000000L) {
 					s->signalled_at = ts_now(CLOCK_MONOTONIC);
-					syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), s->tid, nuwa_park_sig);
+					sys_tgkill((pid_t)sys_getpid(), s->tid, nuwa_park_sig);
 				}
 				continue;
 			}
@@ -197,7 +183,7 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 					kernel_parked++;
 				s->state = SLOT_SIGNALLED;
 				s->signalled_at = ts_now(CLOCK_MONOTONIC);
-				if (syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), s->tid, nuwa_park_sig) < 0)
+				if (sys_tgkill((pid_t)sys_getpid(), s->tid, nuwa_park_sig) < 0)
 					s->tid = -1, s->state = SLOT_EMPTY, s->present = 0;
 				else if (!idle)
 					busy_parked++;
@@ -225,7 +211,7 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 			return -ETIMEDOUT;
 		}
 		struct timespec nap = { 0, all_parked ? 20000 : 100000 };
-		syscall(SYS_nanosleep, &nap, NULL);
+		sys_nanosleep(&nap, NULL);
 	}
 	struct timespec dt = ts_sub(ts_now(CLOCK_MONOTONIC), t0);
 	nuwa_last_freeze_us = dt.tv_sec * 1000000LL + dt.tv_nsec / 1000;

@@ -1,6 +1,5 @@
 /* The freeze table: one slot per task of the process while a freeze is set
- * up or held.  Shared by core/ (protocol, fork, resume) and tls/ (per-thread
- * kernel state saved at park time and restored in resumed threads). */
+ * up or held (core/: protocol, park handler, fork and resume). */
 #ifndef NUWA_FREEZE_H
 #define NUWA_FREEZE_H
 
@@ -10,6 +9,7 @@
 
 #include "ctx.h"
 #include "nuwa_int.h"
+#include "tls.h"
 
 #define NUWA_MAX_THREADS 4096
 
@@ -22,19 +22,6 @@ enum slot_state {
 };
 
 enum slot_cmd { CMD_WAIT = 0, CMD_RELEASE, CMD_FORK, CMD_GO };
-
-/* per-thread kernel state that fork/clone does not carry (tls/) */
-struct tls_state {
-	void *robust_head;
-	size_t robust_len;
-	int rseq_registered;
-	char name[16];
-	int has_affinity;
-	cpu_set_t affinity;
-	int sched_policy;
-	struct sched_param sched_param;
-	int nice;
-};
 
 struct park_slot {
 	pid_t tid;                 /* tid in the frozen process */
@@ -53,7 +40,8 @@ struct park_slot {
 	struct nuwa_ctx ctx;       /* saved in the handler; children jump here */
 	struct tls_state tls;
 	pid_t new_tid;             /* child: tid of the resumed task */
-	/* fork request result (main thread is the forker) */
+	/* fork request and its result (the main thread is the forker) */
+	const struct fork_req *fork_req;
 	pid_t fork_pid;
 	int fork_pidfd;
 	int fork_errno;
@@ -80,13 +68,4 @@ int child_leader_start(struct park_slot *s);
 /* fork.c: in a resumed task, right after the jump */
 void child_resumed_thread(struct park_slot *s);
 
-/* tls/ */
-void tls_init(void);                       /* control thread, at start */
-int  tls_tid_offset(void);
-void tls_set_tid(void *tcb, pid_t tid);
-pid_t *tls_tid_ptr(void *tcb);
-void tls_save(struct tls_state *t);        /* in the park handler */
-void tls_restore(const struct tls_state *t, const struct tls_state *cloner); /* resumed task */
-void tls_note_new_tid(pid_t old_tid, pid_t new_tid);   /* mutex owner history */
-void robust_list_rebind(void *head, pid_t old_tid, pid_t new_tid);
 #endif

@@ -11,23 +11,14 @@
 #include "fdremap.h"
 #include "freeze.h"
 
-#pragma weak fdremap_after_app_fork
-
 int nuwa_inert;
-extern void *nuwa_main_tcb;
 static volatile int init_done;
 static nuwa_lock_t init_lock;
 
 static void after_app_fork_child(void)
 {
-	if (nuwa_inert)
-		return;
-	registry_reset_after_fork();
-	lifecycle_reset_after_fork();
-	if (fdremap_after_app_fork)
-		fdremap_after_app_fork();
-	nuwa_spawned = 0;
-	control_after_app_fork();
+	if (!nuwa_inert)
+		fork_after_app_fork();
 }
 
 void nuwa_ensure_init(void)
@@ -47,7 +38,7 @@ void nuwa_ensure_init(void)
 	} else {
 		nuwa_trigger_sig = nuwa_cfg.signal;
 		registry_init();
-		if (syscall(SYS_gettid) == syscall(SYS_getpid)) {
+		if (sys_gettid() == sys_getpid()) {
 			nuwa_main_tcb = (void *)pthread_self();
 			registry_add_self();
 			signals_thread_setup();

@@ -58,12 +58,8 @@ static int ranges_push(unsigned long start, unsigned long end)
 	}
 	if (nranges == cap_ranges) {
 		size_t ncap = cap_ranges ? cap_ranges * 2 : 256;
-		void *p = ranges
-			? (void *)syscall(SYS_mremap, ranges, cap_ranges * sizeof *ranges,
-			                  ncap * sizeof *ranges, MREMAP_MAYMOVE)
-			: (void *)syscall(SYS_mmap, NULL, ncap * sizeof *ranges,
-			                  PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
+		void *p = nuwa_map_grow(ranges, cap_ranges * sizeof *ranges, ncap * sizeof *ranges);
+		if (!p)
 			return -ENOMEM;
 		ranges = p;
 		cap_ranges = ncap;
@@ -133,10 +129,11 @@ void mem_fork_lift(void)
 {
 	for (size_t i = 0; i < nranges; i++) {
 		struct range *g = &ranges[i];
-		g->lifted = syscall(SYS_madvise, g->start, g->end - g->start, MADV_DOFORK) == 0;
+		long e = sys_madvise(g->start, g->end - g->start, MADV_DOFORK);
+		g->lifted = e == 0;
 		if (!g->lifted)
-			nuwa_warn("madvise(%lx-%lx, MADV_DOFORK) failed (errno %d): "
-			          "children will not have this memory", g->start, g->end, errno);
+			nuwa_warn("madvise(%lx-%lx, MADV_DOFORK) failed (errno %ld): "
+			          "children will not have this memory", g->start, g->end, -e);
 	}
 }
 
@@ -144,11 +141,11 @@ void mem_fork_lower(void)
 {
 	for (size_t i = 0; i < nranges; i++) {
 		struct range *g = &ranges[i];
-		if (g->lifted &&
-		    syscall(SYS_madvise, g->start, g->end - g->start, MADV_DONTFORK) != 0)
-			nuwa_warn("madvise(%lx-%lx, MADV_DONTFORK) failed (errno %d): "
+		long e = g->lifted ? sys_madvise(g->start, g->end - g->start, MADV_DONTFORK) : 0;
+		if (e < 0)
+			nuwa_warn("madvise(%lx-%lx, MADV_DONTFORK) failed (errno %ld): "
 			          "the program's own fork() will copy this memory",
-			          g->start, g->end, errno);
+			          g->start, g->end, -e);
 	}
 }
 

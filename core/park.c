@@ -24,15 +24,6 @@ struct park_slot *freeze_slot_find(pid_t tid)
 	return NULL;
 }
 
-/* The thread pointer without a system call: on x86-64 the TCB's first word
- * (tcbhead_t.tcb) points to the TCB itself, %fs:0. */
-static void *thread_pointer(void)
-{
-	void *tp;
-	__asm__("mov %%fs:0, %0" : "=r"(tp));
-	return tp;
-}
-
 /* Wait for the control thread's word.  Returns 1 when this task became the
  * leader of a new child (it is the forker and fork_in_forker() ran the
  * child's side). */
@@ -55,10 +46,11 @@ void park_handler(int sig, siginfo_t *si, void *ucv)
 {
 	int saved_errno = errno;
 	struct nuwa_thread *self = &nuwa_self;
-	pid_t tid = (pid_t)syscall(SYS_gettid);
+	pid_t tid = (pid_t)sys_gettid();
 	/* A task made by raw clone() may share another thread's TLS: only
 	 * trust our record when it really is ours. */
-	int self_ok = self->registered && self->tid == tid;
+	/* volatile: read again after ctx_save() returns a second time */
+	volatile int self_ok = self->registered && self->tid == tid;
 
 	if (unlikely(nuwa_trigger_handed_over))
 		signals_handover_fix_mask(ucv);
@@ -86,7 +78,7 @@ void park_handler(int sig, siginfo_t *si, void *ucv)
 		s->idle_at = fp;
 	s->known = self_ok;
 	s->skip = self_ok && self->skip;
-	s->tcb = thread_pointer();
+	s->tcb = nuwa_thread_pointer();
 	s->uc = ucv;
 	tls_save(&s->tls);
 
@@ -121,15 +113,7 @@ void trigger_handler(int sig, siginfo_t *si, void *uc)
 {
 	int saved_errno = errno;
 	control_trigger();
-	if (nuwa_self.registered && nuwa_self.tid == (pid_t)syscall(SYS_gettid))
+	if (nuwa_self.registered && nuwa_self.tid == (pid_t)sys_gettid())
 		nuwa_self.sigcount++;
 	errno = saved_errno;
-}
-
-/* A thread left a critical section with a park request pending. */
-void nuwa_cs_leave_slow(void)
-{
-	nuwa_self.park_pending = 0;
-	syscall(SYS_tgkill, (pid_t)syscall(SYS_getpid), (pid_t)syscall(SYS_gettid),
-	        nuwa_park_sig);
 }

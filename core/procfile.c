@@ -12,22 +12,23 @@
 #include <unistd.h>
 
 #include "procfile.h"
+#include "sys.h"
 
 int nuwa_proc_lines(const char *path, char *buf, size_t cap,
                     int (*fn)(char *line, void *arg), void *arg)
 {
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	int fd = (int)sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	size_t have = 0;       /* bytes of an unfinished line at buf[0] */
 	int cutting = 0;       /* skipping the tail of an over-long line */
 	int r = 0;
 	for (;;) {
-		long n = syscall(SYS_read, fd, buf + have, cap - 1 - have);
-		if (n < 0 && errno == EINTR)
+		long n = sys_read(fd, buf + have, cap - 1 - have);
+		if (n == -EINTR)
 			continue;
 		if (n < 0) {
-			r = -errno;
+			r = (int)n;
 			break;
 		}
 		if (n == 0) {
@@ -60,7 +61,7 @@ int nuwa_proc_lines(const char *path, char *buf, size_t cap,
 		}
 	}
 out:
-	syscall(SYS_close, fd);
+	sys_close(fd);
 	return r;
 }
 

@@ -9,8 +9,6 @@
 
 #include "nuwa_int.h"
 
-__thread struct nuwa_thread nuwa_self __attribute__((tls_model("initial-exec")));
-
 struct nuwa_thread *registry_head;
 static nuwa_lock_t registry_mutex;
 static pthread_key_t exit_key;
@@ -46,7 +44,7 @@ void registry_add_self(void)
 	struct nuwa_thread *t = &nuwa_self;
 	if (t->registered)
 		return;
-	t->tid = (pid_t)syscall(SYS_gettid);
+	t->tid = (pid_t)sys_gettid();
 	registry_lock();
 	t->prev = NULL;
 	t->next = registry_head;

@@ -19,7 +19,6 @@
 
 #include "freeze.h"
 
-int nuwa_park_sig;
 int nuwa_trigger_sig;
 static struct sigaction app_trigger_action; /* what the program believes */
 volatile int nuwa_trigger_handed_over;
@@ -28,7 +27,7 @@ REAL_DECL(int, sigaction, (int, const struct sigaction *, struct sigaction *));
 
 static int raw_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
-	return (int)syscall(SYS_rt_sigprocmask, how, set, old, _NSIG / 8);
+	return (int)sys_sigprocmask(how, set, old);
 }
 
 void signals_install(void)
@@ -160,10 +159,10 @@ int signals_trigger_sigaction(const struct sigaction *act, struct sigaction *old
  * restore), and close it in the control thread. */
 void signals_trigger_handover(void)
 {
-	pid_t pid = (pid_t)syscall(SYS_getpid);
+	pid_t pid = (pid_t)sys_getpid();
 	registry_lock();
 	for (struct nuwa_thread *t = registry_head; t; t = t->next)
-		syscall(SYS_tgkill, pid, t->tid, nuwa_park_sig);
+		sys_tgkill(pid, t->tid, nuwa_park_sig);
 	registry_unlock();
 	control_note_handover();
 }

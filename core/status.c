@@ -9,10 +9,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
-
-#pragma weak fdremap_describe
 
 static const char *const mode_names[] = { "clone", "template", "snapshot" };
 static const char *const state_names[] = { "running", "freezing", "template" };
@@ -31,6 +30,13 @@ static void put(struct out *o, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		o->off += (size_t)n;
+}
+
+/* The control socket's own part: its path, the children spawned through it. */
+static void put_ctlsock(struct out *o, int json)
+{
+	size_t room = o->off < o->len ? o->len - o->off : 0;
+	o->off += ctlsock_describe(room ? o->buf + o->off : NULL, room, json);
 }
 
 static void comm_of(pid_t tid, char *name, size_t len)
@@ -52,13 +58,11 @@ static void thread_line(struct out *o, int json, int first, pid_t tid, const cha
 		put(o, "  thread %d %-16s %s\n", tid, name, doing);
 }
 
-extern int control_children(pid_t *pids, int max); /* control.c */
-
 size_t nuwa_status_text(char *buf, size_t len, int json)
 {
 	struct out o = { buf, len, 0 };
 	int st = nuwa_state;
-	pid_t pid = (pid_t)syscall(SYS_getpid);
+	pid_t pid = (pid_t)sys_getpid();
 	if (json)
 		put(&o, "{\"pid\":%d,\"mode\":\"%s\",\"state\":\"%s\",\"spawned\":%s,\"threads\":[",
 		    pid, mode_names[nuwa_cfg.mode], state_names[st], nuwa_spawned ? "true" : "false");
@@ -104,7 +108,7 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 	if (json)
 		put(&o, "],\"descriptors\":[");
 	char fds[8192];
-	size_t n = fdremap_describe ? fdremap_describe(fds, sizeof fds) : 0;
+	size_t n = fdremap_describe(fds, sizeof fds);
 	if (n >= sizeof fds)
 		n = sizeof fds - 1;
 	fds[n] = 0;
@@ -125,14 +129,21 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 		first = 0;
 	}
 
+	/* the children libnuwa reaps (not the program's own, from nuwa_clone) */
 	pid_t kids[1024];
-	int nk = control_children(kids, 1024);
+	int nk = 0;
+	for (int i = 0; i < nuwa_children_n() && nk < 1024; i++)
+		if (nuwa_child_at(i)->kind != NUWA_CHILD_APP)
+			kids[nk++] = nuwa_child_at(i)->pid;
 	if (json) {
-		put(&o, "],\"children\":[");
+		put(&o, "],");
+		put_ctlsock(&o, 1);
+		put(&o, ",\"children\":[");
 		for (int i = 0; i < nk; i++)
 			put(&o, "%s%d", i ? "," : "", kids[i]);
 		put(&o, "]}\n");
 	} else {
+		put_ctlsock(&o, 0);
 		put(&o, "children %d", nk);
 		for (int i = 0; i < nk; i++)
 			put(&o, " %d", kids[i]);

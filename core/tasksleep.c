@@ -27,8 +27,6 @@
  * Called by the control thread while other threads may be parked: raw
  * system calls into stack buffers, no malloc, no stdio. */
 #include <fcntl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "nuwa_int.h"
 
@@ -56,11 +54,11 @@ static void task_path(char *buf, pid_t tid, const char *leaf)
 /* The first len-1 bytes of the file, NUL-terminated; length or -1. */
 static long read_head(const char *path, char *buf, long len)
 {
-	int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
+	int fd = (int)sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	long n = syscall(SYS_read, fd, buf, len - 1);
-	syscall(SYS_close, fd);
+	long n = sys_read(fd, buf, len - 1);
+	sys_close(fd);
 	if (n < 0)
 		return -1;
 	buf[n] = 0;

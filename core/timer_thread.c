@@ -107,14 +107,14 @@ static void *helper_main(void *arg)
 	/* Everything blocked (no program signal lands here) but the park
 	 * signal and glibc's SIGSETXID; SIGTIMER is taken by sigtimedwait. */
 	unsigned long long mask = ~0ULL & ~sigbit(nuwa_park_sig) & ~sigbit(33);
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
-	__atomic_store_n(&helper_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	sys_sigprocmask(SIG_SETMASK, &mask, NULL);
+	__atomic_store_n(&helper_tid, (pid_t)sys_gettid(), __ATOMIC_RELEASE);
 	nuwa_futex_wake(&helper_tid, 1 << 30);
 	unsigned long long want = sigbit(SIGTIMER);
 	for (;;) {
 		siginfo_t si;
 		fp_enter(FP_SIGWAIT);
-		long r = syscall(SYS_rt_sigtimedwait, &want, &si, NULL, sizeof want);
+		long r = sys_sigtimedwait(&want, &si, NULL);
 		fp_leave();
 		if (r == SIGTIMER && si.si_code == SI_TIMER)
 			fire(si.si_ptr);
@@ -193,10 +193,10 @@ int timer_thread_create(clockid_t clock, const struct sigevent *sev, timer_t *id
 	k.sigev_value.sival_ptr = t;
 	k._sigev_un._tid = helper_tid;
 	int kid;
-	if (syscall(SYS_timer_create, clock, &k, &kid) != 0) {
-		int e = errno;
+	long e = sys_timer_create(clock, &k, &kid);
+	if (e < 0) {
 		free(t);
-		errno = e;
+		errno = (int)-e;   /* the program's timer_create() fails as glibc's would */
 		return -1;
 	}
 	t->kid = kid;
@@ -228,7 +228,10 @@ int timer_thread_delete(timer_t id, int *r)
 	nuwa_cs_leave();
 	if (!t)
 		return 0;
-	*r = (int)syscall(SYS_timer_delete, kid);
+	long e = sys_timer_delete(kid);
+	if (e < 0)
+		errno = (int)-e;   /* the program's timer_delete() result */
+	*r = e < 0 ? -1 : 0;
 	free(t);
 	return 1;
 }

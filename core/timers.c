@@ -81,12 +81,8 @@ static struct ptimer *timers_push(void)
 {
 	if (ntimers == cap_timers) {
 		size_t ncap = cap_timers ? cap_timers * 2 : 64;
-		void *p = timers
-			? (void *)syscall(SYS_mremap, timers, cap_timers * sizeof *timers,
-			                  ncap * sizeof *timers, MREMAP_MAYMOVE)
-			: (void *)syscall(SYS_mmap, NULL, ncap * sizeof *timers,
-			                  PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
+		void *p = nuwa_map_grow(timers, cap_timers * sizeof *timers, ncap * sizeof *timers);
+		if (!p)
 			return NULL;
 		timers = p;
 		cap_timers = ncap;
@@ -144,7 +140,7 @@ int timers_prepare(char *err, size_t errlen)
 {
 	struct scan sc = { NULL, 0 };
 	ntimers = 0;
-	frozen_pid = (pid_t)syscall(SYS_getpid);
+	frozen_pid = (pid_t)sys_getpid();
 	int r = nuwa_proc_lines("/proc/self/timers", timers_buf, sizeof timers_buf, on_line, &sc);
 	if (r == 0)
 		r = sc.err;
@@ -172,10 +168,10 @@ void timers_sample(void)
 {
 	for (size_t i = 0; i < ntimers; i++) {
 		struct ptimer *t = &timers[i];
-		t->have_spec = syscall(SYS_timer_gettime, t->id, &t->spec) == 0;
+		t->have_spec = sys_timer_gettime(t->id, &t->spec) == 0;
 	}
 	for (int w = 0; w < 3; w++)
-		if (syscall(SYS_getitimer, w, &itv[w]) != 0)
+		if (sys_getitimer(w, &itv[w]) != 0)
 			memset(&itv[w], 0, sizeof itv[w]);
 }
 
@@ -184,7 +180,7 @@ void timers_sample(void)
 static pid_t new_tid_of(pid_t old)
 {
 	if (old == frozen_pid)
-		return (pid_t)syscall(SYS_getpid);   /* the leader forks: same role */
+		return (pid_t)sys_getpid();   /* the leader forks: same role */
 	for (int i = 0; i < nuwa_ft.nslots; i++) {
 		struct park_slot *s = &nuwa_ft.slots[i];
 		if (s->tid == old && s->state == SLOT_RESUMED)
@@ -203,7 +199,7 @@ static clockid_t map_clock(clockid_t c)
 	pid_t pid = (pid_t)~(c >> 3);
 	if (pid == 0)
 		return c;
-	pid_t now = (c & 4) ? new_tid_of(pid) : pid == frozen_pid ? (pid_t)syscall(SYS_getpid) : 0;
+	pid_t now = (c & 4) ? new_tid_of(pid) : pid == frozen_pid ? (pid_t)sys_getpid() : 0;
 	if (!now)
 		return c;
 	return (clockid_t)((~(unsigned)now << 3) | ((unsigned)c & 7));
@@ -226,7 +222,7 @@ static int create_raw(struct ptimer *t, int *id)
 			sev.sigev_notify = SIGEV_NONE;
 		}
 	}
-	return syscall(SYS_timer_create, map_clock(t->clock), &sev, id) == 0 ? 0 : -errno;
+	return (int)sys_timer_create(map_clock(t->clock), &sev, id);   /* 0 or -errno */
 }
 
 /* Without PR_TIMER_CREATE_RESTORE_IDS: create until the kernel hands out
@@ -240,7 +236,7 @@ static int create_in_order(struct ptimer *t, int *extra, int *nextra, int max)
 		if (id == t->id)
 			return 0;
 		if (id > t->id || *nextra == max) {
-			syscall(SYS_timer_delete, id);
+			sys_timer_delete(id);
 			return -EBUSY;
 		}
 		extra[(*nextra)++] = id;
@@ -266,13 +262,14 @@ void timers_child_restore(void)
 		}
 		made++;
 		/* a disarmed timer keeps its interval too (common_timer_set) */
-		if (t->have_spec && syscall(SYS_timer_settime, t->id, 0, &t->spec, NULL) != 0)
-			nuwa_warn("child: cannot re-arm POSIX timer %d (errno %d)", t->id, errno);
+		long e = t->have_spec ? sys_timer_settime(t->id, 0, &t->spec, NULL) : 0;
+		if (e < 0)
+			nuwa_warn("child: cannot re-arm POSIX timer %d (errno %ld)", t->id, -e);
 	}
 	if (restore_ids)
 		prctl(PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0);
 	for (int i = 0; i < nextra; i++)
-		syscall(SYS_timer_delete, extra[i]);
+		sys_timer_delete(extra[i]);
 	for (int w = 0; w < 3; w++) {
 		struct itimerval v = itv[w];
 		if (!v.it_value.tv_sec && !v.it_value.tv_usec) {
@@ -284,8 +281,9 @@ void timers_child_restore(void)
 			 * signal, so it gets that expiry now. */
 			v.it_value.tv_usec = 1;
 		}
-		if (syscall(SYS_setitimer, w, &v, NULL) != 0)
-			nuwa_warn("child: cannot re-arm itimer %d (errno %d)", w, errno);
+		long e = sys_setitimer(w, &v, NULL);
+		if (e < 0)
+			nuwa_warn("child: cannot re-arm itimer %d (errno %ld)", w, -e);
 	}
 	if (ntimers)
 		nuwa_debug("child: %d of %zu POSIX timers re-created (%s)", made, ntimers,

@@ -6,9 +6,9 @@
 #include <sys/socket.h>
 #include "fdr.h"
 #include "nuwa.h"
-#include "nuwa_int.h"
+#include "base.h"
 
-static int chan_new(struct fdr_snap *s, int kind)
+int fdr_chan_new(struct fdr_snap *s, int kind)
 {
 	struct fdr_chan *c = &s->chans[s->nchans];
 	memset(c, 0, sizeof *c);
@@ -25,53 +25,20 @@ int fdr_build_channels(struct fdr_snap *s)
 	s->nchans = 0;
 	for (int i = 0; i < s->ndescs; i++) {
 		struct fdr_desc *d = &s->descs[i];
-		unsigned long ino = s->fds[d->repi].ino;
-		if (d->kind == FDK_PIPE) {
-			for (int k = 0; k < s->nchans; k++)
-				if (s->chans[k].kind == FDK_PIPE && s->chans[k].ino[0] == ino)
-					d->chan = k;
-			if (d->chan < 0) {
-				d->chan = chan_new(s, FDK_PIPE);
-				s->chans[d->chan].ino[0] = ino;
-				s->chans[d->chan].hinted = fdr_hint_pipe(ino);
-			}
-			s->chans[d->chan].has[d->end] = 1;
-		} else if (d->kind == FDK_UNIX) {
-			for (int k = 0; k < s->nchans && d->chan < 0; k++) {
-				struct fdr_chan *c = &s->chans[k];
-				if (c->kind == FDK_UNIX && (c->ino[0] == ino || c->ino[1] == ino)) {
-					d->chan = k;
-					d->end = c->ino[1] == ino;
-				}
-			}
-			if (d->chan < 0) {
-				d->chan = chan_new(s, FDK_UNIX);
-				d->end = 0;
-				struct fdr_chan *c = &s->chans[d->chan];
-				c->ino[0] = ino;
-				c->ino[1] = d->u.sk.peer;
-				c->sotype = d->u.sk.type;
-				c->hinted = d->u.sk.hinted;
-			}
-			struct fdr_chan *c = &s->chans[d->chan];
-			c->has[d->end] = 1;
-			c->shut[d->end] = d->u.sk.shut;
-			c->named |= d->u.sk.named || d->u.sk.listening;
-		} else {
-			d->chan = chan_new(s, d->kind);
-			d->end = 0;
-			s->chans[d->chan].has[0] = 1;
-			s->chans[d->chan].ino[0] = ino;
+		const struct fdr_kind_ops *k = fdr_kind(d->kind);
+		if (k->join) {
+			k->join(s, d);   /* pipes, socketpairs: two ends, one channel */
+			continue;
 		}
+		d->chan = fdr_chan_new(s, d->kind);
+		d->end = 0;
+		s->chans[d->chan].has[0] = 1;
+		s->chans[d->chan].ino[0] = s->fds[d->repi].ino;
 	}
 	return 0;
 }
 
-static int recreatable_file(int kind)
-{
-	return kind == FDK_FILE || kind == FDK_DIR || kind == FDK_CHR || kind == FDK_BLK || kind == FDK_FIFO;
-}
-
+/* The user's policy first, then the kind's own rule. */
 static void decide_one(struct fdr_snap *s, int ci)
 {
 	struct fdr_chan *c = &s->chans[ci];
@@ -92,49 +59,21 @@ static void decide_one(struct fdr_snap *s, int ci)
 	c->action = FDA_SHARE;
 	if (n == nclose) { c->why = "closed in children (policy)"; return; }
 	if (share)       { c->why = "shared (policy)"; return; }
-
-	int both = c->has[0] && c->has[1];
-	switch (c->kind) {
-	case FDK_PIPE:
-		if (recreate) { c->action = FDA_REBUILD; c->why = both ? "own pipe (policy)" : "new pipe, other end closed (policy)"; }
-		else if (!both) c->why = "other end outside the process";
-		else if (fdr_inherited(c->ino[0]) && !c->hinted) c->why = "inherited from the parent process";
-		else if (c->foreign) c->why = "also held by a child process";
-		else { c->action = FDA_REBUILD; c->why = "internal"; }
-		return;
-	case FDK_UNIX: {
-		int t = c->sotype;
-		int typeok = t == SOCK_STREAM || t == SOCK_DGRAM || t == SOCK_SEQPACKET;
-		const char *no = NULL;
-		if (!both) no = "peer outside the process";
-		else if (!typeok) no = "unsupported socket type";
-		else if ((fdr_inherited(c->ino[0]) || fdr_inherited(c->ino[1])) && !c->hinted) no = "inherited from the parent process";
-		else if (c->foreign) no = "also held by a child process";
-		if (!no) { c->action = FDA_REBUILD; c->why = recreate ? "own socketpair (policy)" : "internal"; return; }
-		c->why = no;
-		if (recreate)
-			nuwa_warn("fdremap: fd %d: cannot recreate unix socket (%s); it stays shared", first, no);
+	const struct fdr_kind_ops *k = fdr_kind(c->kind);
+	if (k->decide) {
+		k->decide(s, c, recreate, first);
 		return;
 	}
-	case FDK_EVENTFD: case FDK_TIMERFD: case FDK_SIGNALFD: case FDK_EPOLL: case FDK_INOTIFY:
-		if (c->foreign && !recreate) { c->why = "also held by a child process"; return; }
-		c->action = FDA_REBUILD;
-		c->why = recreate ? "own copy (policy)" : "internal";
-		return;
-	default:
-		if (recreate && recreatable_file(c->kind)) {
-			c->action = FDA_REOPEN;
-			c->why = "reopened (policy)";
-			return;
-		}
-		if (recreate)
-			nuwa_warn("fdremap: fd %d: a %s cannot be recreated; it stays shared", first, fdr_kind_name(c->kind));
-		c->why = "shared";
-	}
+	if (recreate)
+		nuwa_warn("fdremap: fd %d: a %s cannot be recreated; it stays shared", first, k->name);
+	c->why = "shared";
 }
 
 void fdr_decide(struct fdr_snap *s)
 {
 	for (int i = 0; i < s->nchans; i++)
 		decide_one(s, i);
+	for (int k = 0; k < FDK__COUNT; k++)
+		if (fdr_kind(k)->decided)
+			fdr_kind(k)->decided(s);
 }

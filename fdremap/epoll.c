@@ -17,9 +17,9 @@
 #include <sys/epoll.h>
 #include <linux/kcmp.h>
 #include "fdr.h"
-#include "nuwa_int.h"
+#include "base.h"
 
-int fdr_epoll_parse(struct fdr_snap *s, struct fdr_desc *d, const char *info)
+static int epoll_discover(struct fdr_snap *s, struct fdr_desc *d, const char *info)
 {
 	int n = 0;
 	for (const char *p = info; (p = strstr(p, "tfd:")); p += 4)
@@ -60,7 +60,7 @@ static int is_target(struct fdr_snap *s, int epfd, int tfd, int fd)
 }
 
 /* At freeze time: find a live descriptor for every registration. */
-void fdr_epoll_resolve(struct fdr_snap *s)
+static void epoll_resolve(struct fdr_snap *s)
 {
 	for (int i = 0; i < s->ndescs; i++) {
 		struct fdr_desc *d = &s->descs[i];
@@ -78,7 +78,8 @@ void fdr_epoll_resolve(struct fdr_snap *s)
 	}
 }
 
-int fdr_epoll_create(struct fdr_snap *s, struct fdr_desc *d)
+/* An empty instance on the old numbers; registered in epoll_register(). */
+static int epoll_new(struct fdr_snap *s, struct fdr_desc *d)
 {
 	int fd = (int)sys_epoll_create1(EPOLL_CLOEXEC);
 	if (fd < 0)
@@ -108,12 +109,12 @@ static long add(int ep, int tfd, struct fdr_epreg *r)
 }
 
 /* In the child, once every descriptor sits on its number. */
-int fdr_epoll_register(struct fdr_snap *s, struct fdr_desc *d)
+static int epoll_register(struct fdr_snap *s, struct fdr_desc *d)
 {
 	int ep = d->rep, err = 0;
 	for (int k = 0; k < d->u.ep.nregs; k++) {
 		struct fdr_epreg *r = &d->u.ep.regs[k];
-		if (fdr_is_own(r->tfd) && r->alias == r->tfd)
+		if (nuwa_is_own_fd(r->tfd) && r->alias == r->tfd)
 			continue;
 		long e;
 		if (r->alias == r->tfd) {
@@ -141,3 +142,21 @@ int fdr_epoll_register(struct fdr_snap *s, struct fdr_desc *d)
 	}
 	return err;
 }
+
+static size_t epoll_describe(const struct fdr_desc *d, char *buf, size_t len, size_t at)
+{
+	return fdr_put(buf, len, at, " registrations=%d", d->u.ep.nregs);
+}
+
+const struct fdr_kind_ops fdr_kind_epoll = {
+	.name = "epoll",
+	.link = "anon_inode:[eventpoll]",
+	.fdinfo = 1,
+	.discover = epoll_discover,
+	.decide = fdr_decide_own,
+	.decided = epoll_resolve,
+	.order = 12,                 /* last: its targets must be in place */
+	.rebuild_desc = epoll_new,
+	.refill = epoll_register,
+	.describe = epoll_describe,
+};

@@ -1,5 +1,7 @@
-/* fdremap internals: the snapshot taken at freeze time and the per-kind
- * operations (discover -> drain -> rebuild in child -> refill). */
+/* fdremap internals: the snapshot taken at freeze time, and one table of
+ * operations per kind of descriptor (discover -> drain -> rebuild in the
+ * child -> refill, and describe): struct fdr_kind_ops below, one file per kind,
+ * the table in kind.c.  A new kind is one new file and one table entry. */
 #ifndef NUWA_FDREMAP_FDR_H
 #define NUWA_FDREMAP_FDR_H
 
@@ -7,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/time.h>
+#include "base.h"
 #include "sys.h"
 
 /* ---- memory: mmap-backed bump arena -------------------------------------
@@ -25,7 +28,58 @@ enum fdr_kind {
 	FDK_ANON,  /* other anon_inode files: io_uring, pidfd, perf, ... */
 	FDK__COUNT
 };
+
+struct fdr_snap;
+struct fdr_desc;
+struct fdr_chan;
+
+/* What fdremap does with one kind of descriptor.  NULL operations do
+ * nothing; a kind without rebuild and rebuild_desc is always shared. */
+struct fdr_kind_ops {
+	const char *name;          /* in nuwa status */
+	/* ---- discover (freeze time, every application thread parked) ---- */
+	const char *link;          /* readlink of /proc/self/fd/N: exact, or a prefix
+	                            * when it ends in '[' or ':' */
+	int (*is)(int fd);         /* a further test for that link, or NULL */
+	unsigned mode;             /* or: S_IFREG, S_IFDIR, ... of a plain file */
+	int fdinfo;                /* discover reads /proc/self/fdinfo/N */
+	int unique_file;           /* one struct file per object (sockets): no kcmp */
+	int alias_by_flags;        /* without kcmp, equal flags mean an alias (pipes) */
+	int by_ino;                /* another process shows it as the same inode
+	                            * (pipe:[N], socket:[N]); else compared with kcmp */
+	long (*id)(const char *info);   /* an identity in fdinfo (eventfd-id), or -1 */
+	int (*discover)(struct fdr_snap *s, struct fdr_desc *d, const char *info);
+	int (*discover_all)(struct fdr_snap *s);  /* once every description is read */
+	/* ---- channels and the decision ---- */
+	void (*join)(struct fdr_snap *s, struct fdr_desc *d); /* NULL: a channel of its own */
+	/* rebuild or share; recreate: the user asked for it; fd: the first number */
+	void (*decide)(struct fdr_snap *s, struct fdr_chan *c, int recreate, int fd);
+	void (*decided)(struct fdr_snap *s);      /* once every channel is decided */
+	/* ---- parent: copy what is queued, leave the channel as it was ---- */
+	int (*drain)(struct fdr_snap *s, struct fdr_chan *c);
+	/* ---- child, before any application thread runs: new objects on the
+	 * old numbers, kinds in increasing order (0: never rebuilt); a channel
+	 * kind rebuilds and refills a whole channel (the queue goes in before an
+	 * end the process does not hold is closed), the others one description
+	 * at a time ---- */
+	int order;
+	int (*rebuild)(struct fdr_snap *s, struct fdr_chan *c);
+	int (*rebuild_desc)(struct fdr_snap *s, struct fdr_desc *d);
+	/* what needs every description in place (epoll's registrations) */
+	int (*refill)(struct fdr_snap *s, struct fdr_desc *d);
+	/* ---- nuwa status: the detail after the link ---- */
+	size_t (*describe)(const struct fdr_desc *d, char *buf, size_t len, size_t at);
+};
+extern const struct fdr_kind_ops *const fdr_kinds[];   /* by enum fdr_kind (kind.c) */
+static inline const struct fdr_kind_ops *fdr_kind(int kind) { return fdr_kinds[kind]; }
 const char *fdr_kind_name(int kind);
+int fdr_classify(const char *link, unsigned mode, int fd);  /* enum fdr_kind */
+
+/* one table per kind (the file of each kind) */
+extern const struct fdr_kind_ops fdr_kind_pipe, fdr_kind_unix, fdr_kind_eventfd,
+	fdr_kind_timerfd, fdr_kind_signalfd, fdr_kind_epoll, fdr_kind_inotify,
+	fdr_kind_file, fdr_kind_dir, fdr_kind_chr, fdr_kind_blk, fdr_kind_fifo,
+	fdr_kind_socket, fdr_kind_anon, fdr_kind_other;
 
 /* what happens to a channel / descriptor in children */
 enum fdr_action { FDA_SHARE, FDA_REBUILD, FDA_REOPEN };
@@ -103,7 +157,6 @@ struct fdr_snap {
 	struct fdr_desc *descs; int ndescs;
 	struct fdr_chan *chans; int nchans;
 	int kcmp_ok;
-	int valid_kids;         /* fdr_kids_before() is current */
 	pid_t pid;
 	int valid;
 };
@@ -114,41 +167,29 @@ int  fdr_fdinfo(int fd, char *buf, size_t len); /* bytes read or -errno */
 const char *fdr_field(const char *info, const char *key); /* value after "key" */
 int  fdr_desc_of_fd(const struct fdr_snap *s, int fd);   /* -1 if unknown */
 int  fdr_kcmp_file(pid_t p1, pid_t p2, int a, int b);     /* 0 equal, 1/2 order, <0 err */
+unsigned long fdr_channel_ino(int dfd, const char *name); /* pipe/socket inode or 0 */
 
 /* ---- channels and decisions (decide.c) --------------------------------- */
 int  fdr_build_channels(struct fdr_snap *s);
+int  fdr_chan_new(struct fdr_snap *s, int kind);  /* index of a fresh channel */
 void fdr_decide(struct fdr_snap *s);
 void fdr_mark_foreign(struct fdr_snap *s);  /* other processes holding our channels */
 
-/* ---- per kind -------------------------------------------------------------- */
-int  fdr_pipe_drain(struct fdr_snap *s, struct fdr_chan *c);
-int  fdr_pipe_rebuild(struct fdr_snap *s, struct fdr_chan *c);
-int  fdr_unix_probe(struct fdr_snap *s);    /* peers via sock_diag + hints */
-int  fdr_sock_drain(struct fdr_snap *s, struct fdr_chan *c);
-int  fdr_sock_rebuild(struct fdr_snap *s, struct fdr_chan *c);
-void fdr_msgs_close_fds(struct fdr_chan *c);
-int  fdr_anon_read(struct fdr_snap *s, struct fdr_desc *d, const char *info);
-int  fdr_anon_rebuild(struct fdr_snap *s, struct fdr_desc *d);
-int  fdr_epoll_parse(struct fdr_snap *s, struct fdr_desc *d, const char *info);
-int  fdr_epoll_create(struct fdr_snap *s, struct fdr_desc *d);   /* empty, placed */
-int  fdr_epoll_register(struct fdr_snap *s, struct fdr_desc *d); /* after all are placed */
-void fdr_epoll_resolve(struct fdr_snap *s);                      /* stale target numbers */
-int  fdr_inotify_parse(struct fdr_snap *s, struct fdr_desc *d, const char *info);
-int  fdr_inotify_rebuild(struct fdr_snap *s, struct fdr_desc *d);
-int  fdr_reopen(struct fdr_snap *s, struct fdr_desc *d);
+/* ---- shared by the kinds -------------------------------------------------- */
+void fdr_msgs_close_fds(struct fdr_chan *c);    /* sock.c: in-flight SCM_RIGHTS */
+/* decide for an object wholly inside the process (eventfd, timerfd, signalfd,
+ * epoll, inotify): rebuilt unless a child process holds it too */
+void fdr_decide_own(struct fdr_snap *s, struct fdr_chan *c, int recreate, int fd);
+size_t fdr_put(char *buf, size_t len, size_t at, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));    /* snprintf at an offset */
 
 /* ---- hints and own descriptors (hints.c) ------------------------------------ */
-int  fdr_is_own(int fd);
 int  fdr_policy_of(int fd);                  /* user override or NUWA_FD_AUTO */
 int  fdr_hint_pair(unsigned long ino, unsigned long *peer, int *type); /* 1 if known */
 int  fdr_hint_pipe(unsigned long ino);       /* 1 if made by the pipe wrapper */
 int  fdr_inherited(unsigned long ino);       /* present when libnuwa loaded */
 const char *fdr_hint_watch(int ifd, int wd, unsigned long ino, unsigned sdev, const char **err);
 void fdr_hints_prune(const struct fdr_snap *s);
-void fdr_clones_begin(void);                 /* children before the fork round */
-void fdr_clones_end(void);                   /* children made by libnuwa this round */
-int  fdr_is_clone(pid_t pid);
-int  fdr_kids_before(const pid_t **out);    /* children listed by fdr_clones_begin */
 
 /* ---- helpers ------------------------------------------------------------------ */
 int  fdr_place(struct fdr_snap *s, struct fdr_desc *d, int newfd); /* dup3 + flags */

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include "fdr.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 struct fdr_chunk { struct fdr_chunk *next; size_t size, used; };
 #define CHUNK (1u << 20)

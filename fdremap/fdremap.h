@@ -16,15 +16,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "base.h"
+
 int  fdremap_prepare(char *err, size_t errlen); /* 0 or -errno */
 int  fdremap_child_setup(void);                  /* 0 or -errno (logged) */
 void fdremap_finish(void);
-
-/* libnuwa's own descriptors: never touched, never reported. */
-void fdremap_own_fd(int fd);
-void fdremap_forget_own_fd(int fd);
-int  fdremap_is_own_fd(int fd);                 /* lock-free, for close() */
-int  fdremap_own_fds(int *out, int max);         /* the registered ones */
 
 /* Policy overrides: NUWA_FDS="5=share,7=recreate,9=close" and nuwa_fd_policy(). */
 int fdremap_parse_spec(const char *spec, char *err, size_t errlen);

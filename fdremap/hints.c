@@ -24,7 +24,7 @@
 #include "fdr.h"
 #include "fdremap.h"
 #include "nuwa.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 static nuwa_lock_t hint_lock;
 
@@ -34,58 +34,6 @@ static void hl_unlock(void) { nuwa_unlock(&hint_lock); nuwa_cs_leave(); }
 void fdremap_after_app_fork(void)
 {
 	hint_lock.v = 0;
-}
-
-/* ---- libnuwa's own descriptors ------------------------------------------ */
-#define MAX_OWN 2048   /* control socket clients + one pidfd per live child */
-static int own_fds[MAX_OWN];
-static int n_own;
-
-void fdremap_own_fd(int fd)
-{
-	if (fd < 0)
-		return;
-	hl_lock();
-	int i;
-	for (i = 0; i < n_own && own_fds[i] != fd; i++)
-		;
-	if (i == n_own && n_own < MAX_OWN)
-		__atomic_store_n(&own_fds[n_own++], fd, __ATOMIC_RELEASE);
-	else if (i == n_own)
-		nuwa_warn("fdremap: more than %d own descriptors; fd %d unprotected", MAX_OWN, fd);
-	hl_unlock();
-}
-
-void fdremap_forget_own_fd(int fd)
-{
-	hl_lock();
-	for (int i = 0; i < n_own; i++)
-		if (own_fds[i] == fd) {
-			own_fds[i] = own_fds[n_own - 1];
-			n_own--;
-			break;
-		}
-	hl_unlock();
-}
-
-/* Lock-free: called by close() on every application close.  A racing
- * forget can only make us see a stale own fd, never miss a live one. */
-int fdr_is_own(int fd)
-{
-	int n = __atomic_load_n(&n_own, __ATOMIC_ACQUIRE);
-	for (int i = 0; i < n; i++)
-		if (__atomic_load_n(&own_fds[i], __ATOMIC_RELAXED) == fd)
-			return 1;
-	return 0;
-}
-int fdremap_is_own_fd(int fd) { return fd >= 0 && fdr_is_own(fd); }
-
-int fdremap_own_fds(int *out, int max)
-{
-	int n = __atomic_load_n(&n_own, __ATOMIC_ACQUIRE), k = 0;
-	for (int i = 0; i < n && k < max; i++)
-		out[k++] = own_fds[i];
-	return k;
 }
 
 /* ---- policy overrides by descriptor number ---------------------------------- */
@@ -129,7 +77,7 @@ int fdr_policy_of(int fd)
 
 NUWA_EXPORT int nuwa_fd_policy(int fd, int policy)
 {
-	if (fd < 0 || fdr_is_own(fd))
+	if (fd < 0 || nuwa_is_own_fd(fd))
 		return -EBADF;
 	if (policy < NUWA_FD_AUTO || policy > NUWA_FD_CLOSE)
 		return -EINVAL;
@@ -337,28 +285,18 @@ int fdr_inherited(unsigned long ino)
 	return 0;
 }
 
+static int note_inherited(int dfd, const char *name, void *arg)
+{
+	unsigned long ino = fdr_channel_ino(dfd, name);
+	if (ino && n_inh < MAX_INH)
+		inh[n_inh++] = ino;
+	return 0;
+}
+
 /* Runs when libnuwa is loaded, before the program's constructors. */
 __attribute__((constructor)) static void fdr_record_inherited(void)
 {
-	int dfd = (int)sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	if (dfd < 0)
-		return;
-	char buf[4096];
-	long n;
-	while ((n = sys_getdents64(dfd, buf, sizeof buf)) > 0) {
-		for (long off = 0; off < n;) {
-			struct dirent64 *de = (struct dirent64 *)(buf + off);
-			off += de->d_reclen;
-			char link[64];
-			long l = sys_readlinkat(dfd, de->d_name, link, sizeof link - 1);
-			if (l <= 0)
-				continue;
-			link[l] = 0;
-			if ((!strncmp(link, "pipe:[", 6) || !strncmp(link, "socket:[", 8)) && n_inh < MAX_INH)
-				inh[n_inh++] = strtoul(strchr(link, '[') + 1, NULL, 10);
-		}
-	}
-	sys_close(dfd);
+	nuwa_dir_walk(AT_FDCWD, "/proc/self/fd", note_inherited, NULL);
 }
 
 /* ---- pruning at freeze time: drop hints for objects that are gone ---------------- */
@@ -372,7 +310,7 @@ void fdr_hints_prune(const struct fdr_snap *s)
 			int live = 0;
 			for (int k = 0; k < s->nfds && !live; k++)
 				live = s->fds[k].ino == ih[i].ino &&
-				       (s->fds[k].kind == FDK_PIPE || s->fds[k].kind == FDK_UNIX);
+				       fdr_kind(s->fds[k].kind)->by_ino;
 			if (live)
 				keep++;
 			else
@@ -396,59 +334,4 @@ void fdr_hints_prune(const struct fdr_snap *s)
 		else
 			i++;
 	}
-}
-
-/* ---- children forked by libnuwa ---------------------------------------------------
- * A channel that another process also holds is not rebuilt, and our own
- * children (after an application fork()) are found by scanning /proc for
- * processes whose parent we are.  The clones libnuwa itself made must not
- * count: a clone that has not run fdremap_child_setup() yet still holds the
- * parent's channels.  They are the children that appeared between
- * fdremap_prepare() and fdremap_finish(), when no application thread runs. */
-#define MAX_KIDS 4096
-static pid_t kids_before[MAX_KIDS]; static int n_before;
-static pid_t clones[MAX_KIDS];      static int n_clones;
-
-int fdr_children(pid_t *out, int max); /* scan.c */
-
-void fdr_clones_begin(void)
-{
-	n_before = fdr_children(kids_before, MAX_KIDS);
-	/* forget clones that are no longer our children (exited or reparented) */
-	int k = 0;
-	for (int i = 0; i < n_clones; i++)
-		for (int j = 0; j < n_before; j++)
-			if (clones[i] == kids_before[j]) {
-				clones[k++] = clones[i];
-				break;
-			}
-	n_clones = k;
-}
-
-void fdr_clones_end(void)
-{
-	static pid_t now[MAX_KIDS];
-	int n = fdr_children(now, MAX_KIDS);
-	for (int i = 0; i < n; i++) {
-		int old = 0;
-		for (int j = 0; j < n_before && !old; j++)
-			old = now[i] == kids_before[j];
-		if (!old && n_clones < MAX_KIDS)
-			clones[n_clones++] = now[i];
-	}
-}
-
-/* our children as listed by the last fdr_clones_begin() */
-int fdr_kids_before(const pid_t **out)
-{
-	*out = kids_before;
-	return n_before;
-}
-
-int fdr_is_clone(pid_t pid)
-{
-	for (int i = 0; i < n_clones; i++)
-		if (clones[i] == pid)
-			return 1;
-	return 0;
 }

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include "fdr.h"
-#include "nuwa_int.h"
+#include "base.h"
 
-int fdr_inotify_parse(struct fdr_snap *s, struct fdr_desc *d, const char *info)
+static int inotify_discover(struct fdr_snap *s, struct fdr_desc *d, const char *info)
 {
 	int n = 0;
 	for (const char *p = info; (p = strstr(p, "inotify wd:")); p += 11)
@@ -70,7 +70,7 @@ static const char *placeholder(struct fdr_desc *d)
 	return NULL;
 }
 
-int fdr_inotify_rebuild(struct fdr_snap *s, struct fdr_desc *d)
+static int inotify_rebuild(struct fdr_snap *s, struct fdr_desc *d)
 {
 	int fd = (int)sys_inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	if (fd < 0)
@@ -109,3 +109,19 @@ int fdr_inotify_rebuild(struct fdr_snap *s, struct fdr_desc *d)
 		;
 	return fdr_place(s, d, fd);
 }
+
+static size_t inotify_describe(const struct fdr_desc *d, char *buf, size_t len, size_t at)
+{
+	return fdr_put(buf, len, at, " watches=%d", d->u.in.nw);
+}
+
+const struct fdr_kind_ops fdr_kind_inotify = {
+	.name = "inotify",
+	.link = "anon_inode:inotify",
+	.fdinfo = 1,
+	.discover = inotify_discover,
+	.decide = fdr_decide_own,
+	.order = 5,
+	.rebuild_desc = inotify_rebuild,
+	.describe = inotify_describe,
+};

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include "fdr.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 static int end_fd(struct fdr_snap *s, struct fdr_chan *c, int end, int *flags)
 {
@@ -24,7 +24,7 @@ static int end_fd(struct fdr_snap *s, struct fdr_chan *c, int end, int *flags)
 	return -1;
 }
 
-int fdr_pipe_drain(struct fdr_snap *s, struct fdr_chan *c)
+static int pipe_drain(struct fdr_snap *s, struct fdr_chan *c)
 {
 	int wfl = 0, r0 = end_fd(s, c, 0, NULL), w0 = end_fd(s, c, 1, &wfl);
 	c->pipesz = r0 >= 0 ? (int)sys_fcntl(r0, F_GETPIPE_SZ, 0) : (int)sys_fcntl(w0, F_GETPIPE_SZ, 0);
@@ -80,7 +80,7 @@ int fdr_pipe_drain(struct fdr_snap *s, struct fdr_chan *c)
 	return err;
 }
 
-int fdr_pipe_rebuild(struct fdr_snap *s, struct fdr_chan *c)
+static int pipe_rebuild(struct fdr_snap *s, struct fdr_chan *c)
 {
 	int p[2], rfl = 0, wfl = 0;
 	int r0 = end_fd(s, c, 0, &rfl), w0 = end_fd(s, c, 1, &wfl);
@@ -129,3 +129,54 @@ int fdr_pipe_rebuild(struct fdr_snap *s, struct fdr_chan *c)
 	c->newfd[0] = c->newfd[1] = -1;
 	return err;
 }
+
+/* The two ends of one pipe share its inode. */
+static void pipe_join(struct fdr_snap *s, struct fdr_desc *d)
+{
+	unsigned long ino = s->fds[d->repi].ino;
+	for (int k = 0; k < s->nchans; k++)
+		if (s->chans[k].kind == FDK_PIPE && s->chans[k].ino[0] == ino)
+			d->chan = k;
+	if (d->chan < 0) {
+		d->chan = fdr_chan_new(s, FDK_PIPE);
+		s->chans[d->chan].ino[0] = ino;
+		s->chans[d->chan].hinted = fdr_hint_pipe(ino);
+	}
+	s->chans[d->chan].has[d->end] = 1;
+}
+
+static void pipe_decide(struct fdr_snap *s, struct fdr_chan *c, int recreate, int fd)
+{
+	int both = c->has[0] && c->has[1];
+	if (recreate) {
+		c->action = FDA_REBUILD;
+		c->why = both ? "own pipe (policy)" : "new pipe, other end closed (policy)";
+	} else if (!both) {
+		c->why = "other end outside the process";
+	} else if (fdr_inherited(c->ino[0]) && !c->hinted) {
+		c->why = "inherited from the parent process";
+	} else if (c->foreign) {
+		c->why = "also held by a child process";
+	} else {
+		c->action = FDA_REBUILD;
+		c->why = "internal";
+	}
+}
+
+static size_t pipe_describe(const struct fdr_desc *d, char *buf, size_t len, size_t at)
+{
+	return fdr_put(buf, len, at, " %s end", d->end ? "write" : "read");
+}
+
+const struct fdr_kind_ops fdr_kind_pipe = {
+	.name = "pipe",
+	.link = "pipe:[",
+	.alias_by_flags = 1,
+	.by_ino = 1,
+	.join = pipe_join,
+	.decide = pipe_decide,
+	.drain = pipe_drain,
+	.order = 1,
+	.rebuild = pipe_rebuild,
+	.describe = pipe_describe,
+};

@@ -13,17 +13,7 @@
 #include <sys/stat.h>
 #include <linux/kcmp.h>
 #include "fdr.h"
-#include "nuwa_int.h"
-
-static const char *const kind_names[FDK__COUNT] = {
-	[FDK_OTHER] = "other", [FDK_FILE] = "file", [FDK_DIR] = "dir",
-	[FDK_CHR] = "chr", [FDK_BLK] = "blk", [FDK_FIFO] = "fifo",
-	[FDK_PIPE] = "pipe", [FDK_UNIX] = "unix", [FDK_SOCKET] = "socket",
-	[FDK_EVENTFD] = "eventfd", [FDK_TIMERFD] = "timerfd",
-	[FDK_SIGNALFD] = "signalfd", [FDK_EPOLL] = "epoll",
-	[FDK_INOTIFY] = "inotify", [FDK_ANON] = "anon",
-};
-const char *fdr_kind_name(int k) { return k >= 0 && k < FDK__COUNT ? kind_names[k] : "?"; }
+#include "base.h"
 
 int fdr_kcmp_file(pid_t p1, pid_t p2, int a, int b)
 {
@@ -80,47 +70,42 @@ const char *fdr_field(const char *info, const char *key)
 	return NULL;
 }
 
-static int classify(const char *link, const struct stat *st, int fd)
-{
-	if (!strncmp(link, "pipe:[", 6))
-		return FDK_PIPE;
-	if (!strncmp(link, "socket:[", 8)) {
-		int dom = -1;
-		socklen_t l = sizeof dom;
-		sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l);
-		return dom == AF_UNIX ? FDK_UNIX : FDK_SOCKET;
-	}
-	if (!strcmp(link, "anon_inode:[eventfd]"))   return FDK_EVENTFD;
-	if (!strcmp(link, "anon_inode:[timerfd]"))   return FDK_TIMERFD;
-	if (!strcmp(link, "anon_inode:[signalfd]"))  return FDK_SIGNALFD;
-	if (!strcmp(link, "anon_inode:[eventpoll]")) return FDK_EPOLL;
-	if (!strcmp(link, "anon_inode:inotify"))     return FDK_INOTIFY;
-	if (!strncmp(link, "anon_inode:", 11))       return FDK_ANON;
-	switch (st->st_mode & S_IFMT) {
-	case S_IFREG: return FDK_FILE;
-	case S_IFDIR: return FDK_DIR;
-	case S_IFCHR: return FDK_CHR;
-	case S_IFBLK: return FDK_BLK;
-	case S_IFIFO: return FDK_FIFO;
-	}
-	return FDK_OTHER;
-}
-
 /* Is descriptor f an alias of description d? */
 static int same_desc(struct fdr_snap *s, const struct fdr_fd *f, const struct fdr_desc *d,
 		     int flflags, long efd_id, const long *desc_efd_id)
 {
 	const struct fdr_fd *r = &s->fds[d->repi];
+	const struct fdr_kind_ops *k = fdr_kind(f->kind);
 	if (r->kind != f->kind || r->ino != f->ino || r->dev != f->dev)
 		return 0;
-	if (f->kind == FDK_UNIX || f->kind == FDK_SOCKET)
+	if (k->unique_file)
 		return 1; /* a socket has exactly one struct file */
-	if (f->kind == FDK_EVENTFD && efd_id >= 0 && desc_efd_id[d - s->descs] >= 0)
+	if (efd_id >= 0 && desc_efd_id[d - s->descs] >= 0)
 		return efd_id == desc_efd_id[d - s->descs];
 	if (s->kcmp_ok)
 		return fdr_kcmp_file(s->pid, s->pid, f->fd, d->rep) == 0;
 	/* no kcmp: a pipe end with the same flags is taken as one description */
-	return f->kind == FDK_PIPE && d->flflags == flflags;
+	return k->alias_by_flags && d->flflags == flflags;
+}
+
+struct fd_numbers { struct fdr_arena *a; int *nums, n, cap; };
+
+static int add_number(int dfd, const char *name, void *arg)
+{
+	struct fd_numbers *l = arg;
+	int fd = atoi(name);
+	if (fd == dfd || nuwa_is_own_fd(fd))
+		return 0;
+	if (l->n == l->cap) {
+		int *t = fdr_alloc(l->a, 2 * l->cap * sizeof *t);
+		if (!t)
+			return -ENOMEM;
+		memcpy(t, l->nums, l->n * sizeof *t);
+		l->nums = t;
+		l->cap *= 2;
+	}
+	l->nums[l->n++] = fd;
+	return 0;
 }
 
 int fdr_scan(struct fdr_snap *s)
@@ -128,39 +113,18 @@ int fdr_scan(struct fdr_snap *s)
 	struct fdr_arena *a = &s->arena;
 	s->pid = (pid_t)sys_getpid();
 	s->kcmp_ok = fdr_kcmp_file(s->pid, s->pid, 0, 0) != -ENOSYS;
-	int dfd = (int)sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int dfd = nuwa_dir_open(AT_FDCWD, "/proc/self/fd");
 	if (dfd < 0)
 		return dfd;
 
 	/* numbers first: the table is read twice, so nothing may be opened meanwhile
 	 * except dfd itself, which is skipped */
-	int cap = 256, n = 0;
-	int *nums = fdr_alloc(a, cap * sizeof *nums);
-	char buf[8192];
-	long r;
-	while (nums && (r = sys_getdents64(dfd, buf, sizeof buf)) > 0) {
-		for (long off = 0; off < r;) {
-			struct dirent64 *de = (struct dirent64 *)(buf + off);
-			off += de->d_reclen;
-			if (de->d_name[0] < '0' || de->d_name[0] > '9')
-				continue;
-			int fd = atoi(de->d_name);
-			if (fd == dfd || fdr_is_own(fd))
-				continue;
-			if (n == cap) {
-				int *t = fdr_alloc(a, 2 * cap * sizeof *t);
-				if (!t) { nums = NULL; break; }
-				memcpy(t, nums, n * sizeof *t);
-				nums = t;
-				cap *= 2;
-			}
-			nums[n++] = fd;
-		}
-	}
-	if (!nums) {
+	struct fd_numbers l = { a, fdr_alloc(a, 256 * sizeof(int)), 0, 256 };
+	if (!l.nums || nuwa_dir_numbers(dfd, add_number, &l) < 0) {
 		sys_close(dfd);
 		return -ENOMEM;
 	}
+	int n = l.n, *nums = l.nums;
 
 	s->fds = fdr_alloc(a, (n + 1) * sizeof *s->fds);
 	s->descs = fdr_alloc(a, (n + 1) * sizeof *s->descs);
@@ -183,7 +147,7 @@ int fdr_scan(struct fdr_snap *s)
 		struct fdr_fd *f = &s->fds[s->nfds];
 		f->fd = fd;
 		f->link = fdr_strdup(a, link);
-		f->kind = classify(link, &st, fd);
+		f->kind = fdr_classify(link, st.st_mode, fd);
 		f->cloexec = (gfd & FD_CLOEXEC) != 0;
 		f->ino = st.st_ino;
 		f->dev = st.st_dev;
@@ -191,16 +155,14 @@ int fdr_scan(struct fdr_snap *s)
 		f->desc = -1;
 
 		const char *info = NULL;
-		long efd_id = -1;
-		if (f->kind >= FDK_EVENTFD && f->kind <= FDK_INOTIFY) {
+		long efd_id = -1;   /* an identity in fdinfo, for aliases (eventfd-id) */
+		if (fdr_kind(f->kind)->fdinfo) {
 			info = fdinfo_alloc(a, fd);
 			if (!info) {
 				nuwa_warn("fdremap: fd %d: cannot read fdinfo; it stays shared", fd);
 				f->kind = FDK_ANON;
-			} else if (f->kind == FDK_EVENTFD) {
-				const char *v = fdr_field(info, "eventfd-id:");
-				if (v)
-					efd_id = strtol(v, NULL, 10);
+			} else if (fdr_kind(f->kind)->id) {
+				efd_id = fdr_kind(f->kind)->id(info);
 			}
 		}
 		for (int k = 0; k < s->ndescs; k++)
@@ -219,13 +181,12 @@ int fdr_scan(struct fdr_snap *s)
 			d->chan = -1;
 			d->newfd = -1;
 			d->end = (gfl & O_ACCMODE) == O_WRONLY;
-			if (info && fdr_anon_read(s, d, info) < 0) {
+			const struct fdr_kind_ops *k = fdr_kind(f->kind);
+			if (k->discover && k->discover(s, d, info) < 0) {
 				nuwa_warn("fdremap: fd %d: cannot parse %s state; it stays shared", fd,
 					  fdr_kind_name(f->kind));
 				d->kind = f->kind = FDK_ANON;
 			}
-			if (f->kind == FDK_FILE || f->kind == FDK_DIR || f->kind == FDK_CHR || f->kind == FDK_BLK)
-				d->u.file.pos = (off_t)sys_lseek(fd, 0, SEEK_CUR);
 		}
 		s->descs[f->desc].nfd++;
 		s->nfds++;
@@ -255,90 +216,117 @@ static pid_t ppid_of(int procfd, const char *pid)
 	return p && p[1] && p[2] ? (pid_t)strtol(p + 4, NULL, 10) : -1;
 }
 
-/* Children of one process from /proc/PID/task/TID/children (one file per
- * thread: a child belongs to the thread that forked it).  Reads only this
- * process's tasks, not every process on the host.  Returns -1 when the
- * kernel lacks CONFIG_PROC_CHILDREN. */
-static int children_of_proc(pid_t parent, pid_t *out, int n, int max)
+struct pid_list { pid_t *out; int n, max; const pid_t *parents; int np, procfd; };
+
+/* /proc/PID/task/TID/children: "PID PID ... " */
+static int add_children(int tfd, const char *tid, void *arg)
 {
-	char path[64];
-	fdr_fmt(path, sizeof path, "/proc/%d/task", (int)parent);
-	int tfd = (int)sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	if (tfd < 0)
-		return n;
-	char buf[4096];
-	long r;
-	int have_file = 0;
-	while ((r = sys_getdents64(tfd, buf, sizeof buf)) > 0)
-		for (long off = 0; off < r;) {
-			struct dirent64 *de = (struct dirent64 *)(buf + off);
-			off += de->d_reclen;
-			if (de->d_name[0] < '1' || de->d_name[0] > '9')
-				continue;
-			char name[64], list[4096];
-			fdr_fmt(name, sizeof name, "%s/children", de->d_name);
-			long len = read_file_at(tfd, name, list, sizeof list);
-			if (len < 0)
-				continue;
-			have_file = 1;
-			for (char *q = list; *q && n < max;) {
-				char *end;
-				long pid = strtol(q, &end, 10);
-				if (end == q)
-					break;
-				out[n++] = (pid_t)pid;
-				q = end;
-			}
-		}
-	sys_close(tfd);
-	return have_file ? n : -1;
+	struct pid_list *l = arg;
+	char name[64], list[4096];
+	fdr_fmt(name, sizeof name, "%s/children", tid);
+	if (read_file_at(tfd, name, list, sizeof list) < 0)
+		return 0;
+	l->procfd = 1;   /* the kernel has children files */
+	for (char *q = list; *q && l->n < l->max;) {
+		char *end;
+		long pid = strtol(q, &end, 10);
+		if (end == q)
+			break;
+		l->out[l->n++] = (pid_t)pid;
+		q = end;
+	}
+	return 0;
 }
 
-/* Every process whose parent is one of the pids in parents[0..np). */
+/* A process whose parent is one of l->parents. */
+static int add_if_child(int procfd, const char *pid, void *arg)
+{
+	struct pid_list *l = arg;
+	pid_t pp = ppid_of(procfd, pid);
+	for (int i = 0; i < l->np; i++)
+		if (pp == l->parents[i] && l->n < l->max) {
+			l->out[l->n++] = (pid_t)atoi(pid);
+			break;
+		}
+	return 0;
+}
+
+/* Every process whose parent is one of the pids in parents[0..np), from
+ * /proc/PID/task/TID/children (one file per thread: a child belongs to the
+ * thread that forked it), which reads only these processes' tasks, not
+ * every process on the host; without CONFIG_PROC_CHILDREN, from every
+ * process's stat. */
 static int children_of(const pid_t *parents, int np, pid_t *out, int max)
 {
-	int n = 0;
-	for (int i = 0; i < np && n >= 0; i++)
-		n = children_of_proc(parents[i], out, n, max);
-	if (n >= 0)
-		return n;
-	/* No children files: scan every process for its parent. */
-	int procfd = (int)sys_openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	if (procfd < 0)
-		return 0;
-	n = 0;
-	char buf[8192];
-	long r;
-	while ((r = sys_getdents64(procfd, buf, sizeof buf)) > 0)
-		for (long off = 0; off < r;) {
-			struct dirent64 *de = (struct dirent64 *)(buf + off);
-			off += de->d_reclen;
-			if (de->d_name[0] < '1' || de->d_name[0] > '9')
-				continue;
-			pid_t pp = ppid_of(procfd, de->d_name);
-			for (int i = 0; i < np; i++)
-				if (pp == parents[i] && n < max) {
-					out[n++] = (pid_t)atoi(de->d_name);
-					break;
-				}
-		}
-	sys_close(procfd);
-	return n;
+	struct pid_list l = { out, 0, max, parents, np, 0 };
+	for (int i = 0; i < np; i++) {
+		char path[64];
+		fdr_fmt(path, sizeof path, "/proc/%d/task", (int)parents[i]);
+		nuwa_dir_walk(AT_FDCWD, path, add_children, &l);
+	}
+	if (l.procfd || !np)
+		return l.n;
+	l.n = 0;
+	nuwa_dir_walk(AT_FDCWD, "/proc", add_if_child, &l);
+	return l.n;
 }
 
-int fdr_children(pid_t *out, int max)
-{
-	pid_t self = (pid_t)sys_getpid();
-	return children_of(&self, 1, out, max);
-}
 
 static void mark_ino(struct fdr_snap *s, unsigned long ino)
 {
 	for (int i = 0; i < s->nchans; i++) {
 		struct fdr_chan *c = &s->chans[i];
-		if ((c->kind == FDK_PIPE || c->kind == FDK_UNIX) && (c->ino[0] == ino || c->ino[1] == ino))
+		if (fdr_kind(c->kind)->by_ino && (c->ino[0] == ino || c->ino[1] == ino))
 			c->foreign = 1;
 	}
+}
+
+/* The inode of a pipe or a socket (link "pipe:[N]", "socket:[N]"), else 0. */
+unsigned long fdr_channel_ino(int dfd, const char *name)
+{
+	char link[64];
+	long l = sys_readlinkat(dfd, name, link, sizeof link - 1);
+	if (l <= 0)
+		return 0;
+	link[l] = 0;
+	if (strncmp(link, "pipe:[", 6) && strncmp(link, "socket:[", 8))
+		return 0;
+	return strtoul(strchr(link, '[') + 1, NULL, 10);
+}
+
+struct foreign_fd { struct fdr_snap *s; pid_t pid; };
+
+/* One descriptor of another process: is it one of our channels? */
+static int mark_foreign_fd(int dfd, const char *name, void *arg)
+{
+	struct foreign_fd *f = arg;
+	struct fdr_snap *s = f->s;
+	unsigned long ino = fdr_channel_ino(dfd, name);
+	if (ino) {
+		mark_ino(s, ino);
+		return 0;
+	}
+	char link[64];
+	long l = sys_readlinkat(dfd, name, link, sizeof link - 1);
+	if (l <= 0 || !s->kcmp_ok)
+		return 0;
+	link[l] = 0;
+	if (strncmp(link, "anon_inode:", 11))
+		return 0;
+	int tfd = atoi(name);
+	for (int i = 0; i < s->nchans; i++) {
+		struct fdr_chan *c = &s->chans[i];
+		/* an object wholly ours (eventfd, epoll, ...), by its struct file */
+		if (fdr_kind(c->kind)->decide != fdr_decide_own || c->foreign)
+			continue;
+		int rep = -1;
+		for (int j = 0; j < s->ndescs && rep < 0; j++)
+			if (s->descs[j].chan == i)
+				rep = s->descs[j].rep;
+		if (rep >= 0 && fdr_kcmp_file(s->pid, f->pid, rep, tfd) == 0)
+			c->foreign = 1;
+	}
+	return 0;
 }
 
 /* Other processes descending from us (not libnuwa's clones) that hold one
@@ -349,26 +337,16 @@ void fdr_mark_foreign(struct fdr_snap *s)
 	pid_t *desc = fdr_alloc(&s->arena, MAXD * sizeof *desc), *lvl = fdr_alloc(&s->arena, MAXD * sizeof *lvl);
 	if (!desc || !lvl)
 		return;
-	int nd = 0, nl = 0, first = 1;
-	const pid_t *known;
-	int nknown = fdr_kids_before(&known);
-	while ((first || nl > 0) && nd < MAXD) {
+	int nd = 0, nl = 1;
+	lvl[0] = s->pid;
+	while (nl > 0 && nd < MAXD) {
 		pid_t kids[256];
-		int nk;
-		if (first && s->valid_kids) {
-			/* the first level was listed by fdr_clones_begin() a moment ago */
-			nk = nknown < 256 ? nknown : 256;
-			memcpy(kids, known, nk * sizeof *kids);
-		} else if (first) {
-			lvl[0] = s->pid;
-			nk = children_of(lvl, 1, kids, 256);
-		} else {
-			nk = children_of(lvl, nl, kids, 256);
-		}
-		first = 0;
+		int nk = children_of(lvl, nl, kids, 256);
 		nl = 0;
 		for (int i = 0; i < nk; i++)
-			if (!fdr_is_clone(kids[i]) && nd < MAXD) {
+			/* libnuwa's own children (base/children.c) are clones: one that
+			 * has not rebuilt its channels yet still holds ours */
+			if (!nuwa_child_find(kids[i]) && nd < MAXD) {
 				desc[nd++] = kids[i];
 				lvl[nl++] = kids[i];
 			}
@@ -376,39 +354,7 @@ void fdr_mark_foreign(struct fdr_snap *s)
 	for (int k = 0; k < nd; k++) {
 		char path[48];
 		fdr_fmt(path, sizeof path, "/proc/%d/fd", (int)desc[k]);
-		int dfd = (int)sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-		if (dfd < 0)
-			continue;
-		char buf[4096];
-		long r;
-		while ((r = sys_getdents64(dfd, buf, sizeof buf)) > 0)
-			for (long off = 0; off < r;) {
-				struct dirent64 *de = (struct dirent64 *)(buf + off);
-				off += de->d_reclen;
-				char link[64];
-				long l = sys_readlinkat(dfd, de->d_name, link, sizeof link - 1);
-				if (l <= 0)
-					continue;
-				link[l] = 0;
-				if (!strncmp(link, "pipe:[", 6) || !strncmp(link, "socket:[", 8)) {
-					mark_ino(s, strtoul(strchr(link, '[') + 1, NULL, 10));
-					continue;
-				}
-				if (strncmp(link, "anon_inode:", 11) || !s->kcmp_ok)
-					continue;
-				int tfd = atoi(de->d_name);
-				for (int i = 0; i < s->nchans; i++) {
-					struct fdr_chan *c = &s->chans[i];
-					if (c->kind < FDK_EVENTFD || c->kind > FDK_INOTIFY || c->foreign)
-						continue;
-					int rep = -1;
-					for (int j = 0; j < s->ndescs && rep < 0; j++)
-						if (s->descs[j].chan == i)
-							rep = s->descs[j].rep;
-					if (rep >= 0 && fdr_kcmp_file(s->pid, desc[k], rep, tfd) == 0)
-						c->foreign = 1;
-				}
-			}
-		sys_close(dfd);
+		struct foreign_fd f = { s, desc[k] };
+		nuwa_dir_walk(AT_FDCWD, path, mark_foreign_fd, &f);
 	}
 }

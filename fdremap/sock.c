@@ -19,7 +19,7 @@
 #include <linux/unix_diag.h>
 #include <linux/sockios.h>
 #include "fdr.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 #ifndef TCP_LISTEN
 #define TCP_LISTEN 10
@@ -78,7 +78,7 @@ static int getopt_int(int fd, int opt)
 	return sys_getsockopt(fd, SOL_SOCKET, opt, &v, &l) < 0 ? -1 : v;
 }
 
-int fdr_unix_probe(struct fdr_snap *s)
+static int unix_probe(struct fdr_snap *s)
 {
 	int nl = -1;
 	for (int i = 0; i < s->ndescs; i++) {
@@ -212,7 +212,7 @@ static int peek_queue(struct fdr_snap *s, int fd, int type, struct fdr_msg **tai
 	return 0;
 }
 
-int fdr_sock_drain(struct fdr_snap *s, struct fdr_chan *c)
+static int sock_drain(struct fdr_snap *s, struct fdr_chan *c)
 {
 	for (int side = 0; side < 2; side++) {
 		struct fdr_desc *d = side_desc(s, c, side);
@@ -303,7 +303,7 @@ static int send_msg(struct fdr_snap *s, int fd, struct fdr_msg *m)
 	}
 }
 
-int fdr_sock_rebuild(struct fdr_snap *s, struct fdr_chan *c)
+static int sock_rebuild(struct fdr_snap *s, struct fdr_chan *c)
 {
 	int sv[2];
 	long r = sys_socketpair(AF_UNIX, c->sotype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv);
@@ -342,3 +342,82 @@ int fdr_sock_rebuild(struct fdr_snap *s, struct fdr_chan *c)
 	}
 	return err;
 }
+
+static int is_unix(int fd)
+{
+	return getopt_int(fd, SO_DOMAIN) == AF_UNIX;
+}
+
+/* The two sides of a pair: this socket's inode, or its peer's. */
+static void unix_join(struct fdr_snap *s, struct fdr_desc *d)
+{
+	unsigned long ino = s->fds[d->repi].ino;
+	for (int k = 0; k < s->nchans && d->chan < 0; k++) {
+		struct fdr_chan *c = &s->chans[k];
+		if (c->kind == FDK_UNIX && (c->ino[0] == ino || c->ino[1] == ino)) {
+			d->chan = k;
+			d->end = c->ino[1] == ino;
+		}
+	}
+	if (d->chan < 0) {
+		d->chan = fdr_chan_new(s, FDK_UNIX);
+		d->end = 0;
+		struct fdr_chan *c = &s->chans[d->chan];
+		c->ino[0] = ino;
+		c->ino[1] = d->u.sk.peer;
+		c->sotype = d->u.sk.type;
+		c->hinted = d->u.sk.hinted;
+	}
+	struct fdr_chan *c = &s->chans[d->chan];
+	c->has[d->end] = 1;
+	c->shut[d->end] = d->u.sk.shut;
+	c->named |= d->u.sk.named || d->u.sk.listening;
+}
+
+static void unix_decide(struct fdr_snap *s, struct fdr_chan *c, int recreate, int fd)
+{
+	int t = c->sotype;
+	int typeok = t == SOCK_STREAM || t == SOCK_DGRAM || t == SOCK_SEQPACKET;
+	const char *no = NULL;
+	if (!(c->has[0] && c->has[1]))
+		no = "peer outside the process";
+	else if (!typeok)
+		no = "unsupported socket type";
+	else if ((fdr_inherited(c->ino[0]) || fdr_inherited(c->ino[1])) && !c->hinted)
+		no = "inherited from the parent process";
+	else if (c->foreign)
+		no = "also held by a child process";
+	if (!no) {
+		c->action = FDA_REBUILD;
+		c->why = recreate ? "own socketpair (policy)" : "internal";
+		return;
+	}
+	c->why = no;
+	if (recreate)
+		nuwa_warn("fdremap: fd %d: cannot recreate unix socket (%s); it stays shared", fd, no);
+}
+
+static size_t unix_describe(const struct fdr_desc *d, char *buf, size_t len, size_t at)
+{
+	int t = d->u.sk.type;
+	at = fdr_put(buf, len, at, " %s peer=%lu", t == 1 ? "stream" : t == 2 ? "dgram" :
+	             t == 5 ? "seqpacket" : "other", d->u.sk.peer);
+	if (d->u.sk.listening)
+		at = fdr_put(buf, len, at, " listening");
+	return at;
+}
+
+const struct fdr_kind_ops fdr_kind_unix = {
+	.name = "unix",
+	.link = "socket:[",
+	.is = is_unix,
+	.unique_file = 1,
+	.by_ino = 1,
+	.discover_all = unix_probe,
+	.join = unix_join,
+	.decide = unix_decide,
+	.drain = sock_drain,
+	.order = 11,
+	.rebuild = sock_rebuild,
+	.describe = unix_describe,
+};

@@ -6,9 +6,8 @@
 #include <stdarg.h>
 #include <unistd.h>
 
+#include "ctlsock.h"
 #include "nuwa_int.h"
-
-#pragma weak ctlsock_before_exec
 
 REAL_DECL(int, execve, (const char *, char *const[], char *const[]));
 REAL_DECL(int, execv, (const char *, char *const[]));
@@ -20,7 +19,7 @@ extern char **environ;
 
 static void before_exec(void)
 {
-	if (!nuwa_inert && ctlsock_before_exec)
+	if (!nuwa_inert)
 		ctlsock_before_exec();
 }
 

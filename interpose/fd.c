@@ -56,7 +56,7 @@ NUWA_EXPORT int inotify_add_watch(int fd, const char *path, uint32_t mask)
  * believes it closed something it never opened, which is what it wanted. */
 NUWA_EXPORT int close(int fd)
 {
-	if (unlikely(fdremap_is_own_fd(fd)))
+	if (unlikely(nuwa_is_own_fd(fd)))
 		return 0;
 	fdremap_note_close(fd);
 	return REAL(close)(fd);
@@ -71,7 +71,7 @@ NUWA_EXPORT int close_range(unsigned first, unsigned last, int flags)
 		errno = EINVAL;
 		return -1;
 	}
-	int own[128], n = fdremap_own_fds(own, 128);
+	int own[128], n = nuwa_own_fds(own, 128);
 	/* sort the few own descriptors */
 	for (int i = 1; i < n; i++)
 		for (int j = i; j > 0 && own[j - 1] > own[j]; j--) {
@@ -103,7 +103,7 @@ NUWA_EXPORT void closefrom(int lowfd)
 	int e = errno;
 	if (close_range(lo, ~0u, 0) < 0) {
 		/* no close_range (Linux < 5.9): close what /proc lists */
-		int own[128], n = fdremap_own_fds(own, 128);
+		int own[128], n = nuwa_own_fds(own, 128);
 		for (int fd = (int)lo; fd < 65536; fd++) {
 			int mine = 0;
 			for (int i = 0; i < n && !mine; i++)

@@ -7,6 +7,7 @@
 #include <semaphore.h>
 
 #include "nuwa_int.h"
+#include "tls.h"
 
 REAL_DECL(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *));
 REAL_DECL(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *));
@@ -41,71 +42,22 @@ REAL_DECL(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *));
  * anyway: the program never sees the park.
  *
  * The function pointers start out as resolver stubs, so the wrappers test
- * nothing; in a resumed child they are switched once to repairing
- * versions (lock owners are tids, tls/owner.c). */
+ * nothing; in a resumed child lock and unlock are switched once to
+ * repairing versions (lock owners are tids: both live in tls/owner.c). */
 
-static int resolve_lock(pthread_mutex_t *m);
 static int resolve_trylock(pthread_mutex_t *m);
-static int resolve_unlock(pthread_mutex_t *m);
-static int (*mutex_lock_fn)(pthread_mutex_t *) = resolve_lock;
 static int (*mutex_trylock_fn)(pthread_mutex_t *) = resolve_trylock;
-static int (*mutex_unlock_fn)(pthread_mutex_t *) = resolve_unlock;
-/* glibc's, for the repairing versions */
-static int (*real_mutex_lock)(pthread_mutex_t *);
-static int (*real_mutex_unlock)(pthread_mutex_t *);
 
-/* Two threads may race here: both store the same pointer.  A resumed
- * child switches the pointers before any of its threads runs. */
-static int resolve_lock(pthread_mutex_t *m)
-{
-	mutex_lock_fn = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
-	return mutex_lock_fn(m);
-}
-
+/* Two threads may race here: both store the same pointer. */
 static int resolve_trylock(pthread_mutex_t *m)
 {
 	mutex_trylock_fn = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_trylock");
 	return mutex_trylock_fn(m);
 }
 
-static int resolve_unlock(pthread_mutex_t *m)
-{
-	mutex_unlock_fn = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_unlock");
-	return mutex_unlock_fn(m);
-}
-
-/* In a resumed child a thread may hold m under a former tid (a recursive
- * relock would wait for itself forever): there, every lock goes through
- * this repair first. */
-static int mutex_lock_repairing(pthread_mutex_t *m)
-{
-	mutex_repair_owner(m);
-	return real_mutex_lock(m);
-}
-
-/* Error-checking, recursive and robust mutexes give EPERM to an unlock by
- * a thread whose tid is not the owner's (a default one checks nothing). */
-static int mutex_unlock_repairing(pthread_mutex_t *m)
-{
-	int r = real_mutex_unlock(m);
-	if (unlikely(r == EPERM) && mutex_repair_owner(m))
-		r = real_mutex_unlock(m);
-	return r;
-}
-
-void sync_enter_resumed_child(void)
-{
-	if (mutex_lock_fn != mutex_lock_repairing) {
-		real_mutex_lock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
-		real_mutex_unlock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_unlock");
-		mutex_lock_fn = mutex_lock_repairing;
-		mutex_unlock_fn = mutex_unlock_repairing;
-	}
-}
-
 NUWA_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	return mutex_lock_fn(m);
+	return tls_mutex_lock(m);
 }
 
 NUWA_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
@@ -118,7 +70,7 @@ NUWA_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 
 NUWA_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
-	return mutex_unlock_fn(m);
+	return tls_mutex_unlock(m);
 }
 
 NUWA_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)

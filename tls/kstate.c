@@ -21,28 +21,22 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "freeze.h"
+#include "sys.h"
+#include "tls.h"
 
 #ifndef RSEQ_SIG
 #define RSEQ_SIG 0x53053053
 #endif
 
-static void *thread_pointer(void)
-{
-	void *tp;
-	__asm__("mov %%fs:0, %0" : "=r"(tp)); /* tcbhead_t.tcb points to itself */
-	return tp;
-}
-
 static struct rseq *rseq_area(void)
 {
-	return (struct rseq *)((char *)thread_pointer() + __rseq_offset);
+	return (struct rseq *)((char *)nuwa_thread_pointer() + __rseq_offset);
 }
 
 void tls_save(struct tls_state *t)
 {
 	long len = 0;
-	if (syscall(SYS_get_robust_list, 0, &t->robust_head, &len) < 0)
+	if (sys_get_robust_list(0, &t->robust_head, &len) < 0)
 		t->robust_head = NULL, len = 0;
 	t->robust_len = (size_t)len;
 	t->rseq_registered = __rseq_size > 0 && (int32_t)rseq_area()->cpu_id >= 0;
@@ -64,14 +58,15 @@ void tls_save(struct tls_state *t)
 void tls_restore(const struct tls_state *t, const struct tls_state *cloner)
 {
 	if (t->robust_head)
-		syscall(SYS_set_robust_list, t->robust_head, t->robust_len);
+		sys_set_robust_list(t->robust_head, t->robust_len);
 	if (!cloner)
 		return; /* fork() kept the rest of the forker's state */
 	if (t->rseq_registered) {
 		unsigned len = __rseq_size < 32 ? 32 : __rseq_size;
-		if (syscall(SYS_rseq, rseq_area(), len, 0, RSEQ_SIG) < 0)
-			nuwa_warn("resumed thread %ld: rseq registration failed: errno %d",
-			          (long)syscall(SYS_gettid), errno);
+		long r = sys_rseq(rseq_area(), len, 0, RSEQ_SIG);
+		if (r < 0)
+			nuwa_warn("resumed thread %ld: rseq registration failed: errno %ld",
+			          (long)sys_gettid(), -r);
 	}
 	if (t->name[0] && strcmp(t->name, cloner->name))
 		prctl(PR_SET_NAME, t->name);
@@ -83,7 +78,7 @@ void tls_restore(const struct tls_state *t, const struct tls_state *cloner)
 	     t->sched_param.sched_priority != cloner->sched_param.sched_priority) &&
 	    sched_setscheduler(0, t->sched_policy, &t->sched_param) < 0)
 		nuwa_warn("resumed thread %ld: cannot restore scheduling policy %d",
-		          (long)syscall(SYS_gettid), t->sched_policy);
+		          (long)sys_gettid(), t->sched_policy);
 	if (t->nice != cloner->nice)
 		setpriority(PRIO_PROCESS, 0, t->nice);
 }

@@ -8,10 +8,11 @@
  * resumed thread remembers its former tids; the wrappers repair a lock only
  * on their slow paths (EPERM, contended lock) and only when its owner is one
  * of the caller's former tids, so a normal mutex's fast path pays nothing. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 
-#include "freeze.h"
+#include "tls.h"
 
 #define MUTEX_KIND_ROBUST 16     /* PTHREAD_MUTEX_ROBUST_NORMAL_NP */
 #define MUTEX_KIND_PI 32         /* PTHREAD_MUTEX_PRIO_INHERIT_NP */
@@ -58,6 +59,60 @@ int mutex_repair_owner(pthread_mutex_t *m)
 	}
 	d->__owner = me;
 	return 1;
+}
+
+/* The targets of the pthread_mutex_lock and pthread_mutex_unlock wrappers
+ * (interpose/sync.c): one indirect tail jump each.  They start out as
+ * resolver stubs, so the wrappers test nothing; a resumed child switches
+ * them once, before any of its threads runs, to repairing versions. */
+static int resolve_lock(pthread_mutex_t *m);
+static int resolve_unlock(pthread_mutex_t *m);
+int (*tls_mutex_lock)(pthread_mutex_t *) = resolve_lock;
+int (*tls_mutex_unlock)(pthread_mutex_t *) = resolve_unlock;
+/* glibc's, for the repairing versions */
+static int (*real_mutex_lock)(pthread_mutex_t *);
+static int (*real_mutex_unlock)(pthread_mutex_t *);
+
+/* Two threads may race here: both store the same pointer. */
+static int resolve_lock(pthread_mutex_t *m)
+{
+	tls_mutex_lock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
+	return tls_mutex_lock(m);
+}
+
+static int resolve_unlock(pthread_mutex_t *m)
+{
+	tls_mutex_unlock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_unlock");
+	return tls_mutex_unlock(m);
+}
+
+/* In a resumed child a thread may hold m under a former tid (a recursive
+ * relock would wait for itself forever): there, every lock goes through
+ * this repair first. */
+static int mutex_lock_repairing(pthread_mutex_t *m)
+{
+	mutex_repair_owner(m);
+	return real_mutex_lock(m);
+}
+
+/* Error-checking, recursive and robust mutexes give EPERM to an unlock by
+ * a thread whose tid is not the owner's (a default one checks nothing). */
+static int mutex_unlock_repairing(pthread_mutex_t *m)
+{
+	int r = real_mutex_unlock(m);
+	if (unlikely(r == EPERM) && mutex_repair_owner(m))
+		r = real_mutex_unlock(m);
+	return r;
+}
+
+void tls_enter_resumed_child(void)
+{
+	if (tls_mutex_lock != mutex_lock_repairing) {
+		real_mutex_lock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
+		real_mutex_unlock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_unlock");
+		tls_mutex_lock = mutex_lock_repairing;
+		tls_mutex_unlock = mutex_unlock_repairing;
+	}
 }
 
 int rwlock_repair_writer(pthread_rwlock_t *rw)

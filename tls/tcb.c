@@ -11,7 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "freeze.h"
+#include "sys.h"
+#include "tls.h"
 
 #define TCB_SCAN_BYTES 4096
 
@@ -24,8 +25,8 @@ void tls_init(void)
 		return;
 	const char *me = (const char *)pthread_self();
 	const char *main_tcb = nuwa_main_tcb;
-	pid_t my_tid = (pid_t)syscall(SYS_gettid);
-	pid_t main_tid = (pid_t)syscall(SYS_getpid);
+	pid_t my_tid = (pid_t)sys_gettid();
+	pid_t main_tid = (pid_t)sys_getpid();
 	for (int off = 0; off < TCB_SCAN_BYTES; off += (int)sizeof(pid_t)) {
 		if (*(const pid_t *)(me + off) == my_tid &&
 		    *(const pid_t *)(main_tcb + off) == main_tid) {

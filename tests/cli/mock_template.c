@@ -1,7 +1,9 @@
-/* mock_template — the control socket (core/ctlsock.c, ctl_serve.c, ...)
+/* mock_template — the control socket (ctl/ctlsock.c, ctl_serve.c, ...)
  * linked with a stand-in for the core, so that the socket, the protocol and
  * the `nuwa` command can be tested on their own, with real processes and
- * real sockets, independently of freezing threads.
+ * real sockets, independently of freezing threads.  The stand-in is a second
+ * implementation of the table of operations the real core hands the server
+ * (struct ctl_core_ops, ctl/ctlsock.h), so the two cannot drift apart.
  *
  * The stand-in is single-threaded: "freeze" only changes the state, and a
  * spawn is a real fork() whose child installs the received stdio, runs
@@ -27,42 +29,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "ctlsock.h"
-#include "nuwa_int.h"
 
-/* ---- what the core would provide ------------------------------------------ */
+/* ---- the core's side of struct ctl_core_ops ---------------------------------- */
 
-struct nuwa_config nuwa_cfg = { .mode = NUWA_MODE_TEMPLATE, .clones = 1,
-                                .timeout_ms = 2000, .log_level = NUWA_LOG_WARN };
-volatile int nuwa_state = NUWA_STATE_RUNNING;
+static struct ctl_info mock_cfg = { .state = CTL_STATE_RUNNING, .mode = CTL_MODE_TEMPLATE,
+                                    .clones = 1, .timeout_ms = 2000 };
 
-void nuwa_log(int level, const char *fmt, ...)
+static void mock_info(struct ctl_info *out)
 {
-	if (level > nuwa_cfg.log_level)
-		return;
-	char buf[1024];
-	int n = snprintf(buf, sizeof buf, "mock[%d]: ", getpid());
-	va_list ap;
-	va_start(ap, fmt);
-	n += vsnprintf(buf + n, sizeof buf - n, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof buf - 2)
-		n = sizeof buf - 2;
-	buf[n++] = '\n';
-	(void)!write(2, buf, n);
+	*out = mock_cfg;
 }
 
-/* fdremap's registry of libnuwa's own descriptors: checked by the tests
- * through MOCK_OWN lines in status (every own fd must be open). */
-static unsigned char own[4096];
-void fdremap_own_fd(int fd) { if (fd >= 0 && fd < 4096) own[fd] = 1; }
-void fdremap_forget_own_fd(int fd) { if (fd >= 0 && fd < 4096) own[fd] = 0; }
-
 static int spawned, spawn_fail_after = -1;
-static pid_t kids[4096];
-static int nkids;
 
-size_t nuwa_status_text(char *buf, size_t len, int json)
+/* The own descriptors (base/ownfd.c) are listed on an "own" line: the tests
+ * check that every one of them is open. */
+static size_t mock_status(char *buf, size_t len, int json)
 {
 	static const char *const st[] = { "running", "freezing", "template" };
 	size_t n = 0;
@@ -70,80 +54,80 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 		n < len ? len - n : 0, __VA_ARGS__); if (k_ > 0) n += (size_t)k_; } while (0)
 	if (json) {
 		OUT("{\"pid\":%d,\"state\":\"%s\",\"threads\":[{\"tid\":%d,\"doing\":\"idle in poll\"}],",
-		    getpid(), st[nuwa_state], getpid());
+		    getpid(), st[mock_cfg.state], getpid());
 		n += ctlsock_describe(buf ? buf + (n < len ? n : len) : NULL, n < len ? len - n : 0, 1);
 		OUT("}\n");
 	} else {
-		OUT("pid %d\nstate %s\n  thread %d mock idle in poll\n", getpid(), st[nuwa_state],
+		OUT("pid %d\nstate %s\n  thread %d mock idle in poll\n", getpid(), st[mock_cfg.state],
 		    getpid());
 		n += ctlsock_describe(buf ? buf + (n < len ? n : len) : NULL, n < len ? len - n : 0, 0);
+		int own[4096], nown = nuwa_own_fds(own, 4096);
 		OUT("own");
-		for (int fd = 0; fd < 4096; fd++)
-			if (own[fd])
-				OUT(" %d", fd);
-		OUT("\nchildren %d\n", nkids);
+		for (int i = 0; i < nown; i++)
+			OUT(" %d", own[i]);
+		OUT("\nchildren %d\n", nuwa_children_n());
 	}
 #undef OUT
 	return n;
 }
 
-int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
+static int mock_freeze(int timeout_ms, char *err, size_t errlen)
 {
 	if (getenv("MOCK_FREEZE_FAIL")) {
 		snprintf(err, errlen, "thread %d stayed busy for %d ms (mock)", getpid(), timeout_ms);
 		return -ETIMEDOUT;
 	}
-	nuwa_state = NUWA_STATE_TEMPLATE;
+	mock_cfg.state = CTL_STATE_TEMPLATE;
 	return 0;
 }
 
-int tmpl_thaw(void)
+static int mock_thaw(void)
 {
-	nuwa_state = NUWA_STATE_RUNNING;
+	mock_cfg.state = CTL_STATE_RUNNING;
 	return 0;
 }
 
 static void serve(void) __attribute__((noreturn));
 
-/* The shape of the core's snapshot and clone entry points: the caller's
- * code continues in the new process too (return value 0), after
- * ctlsock_after_spawn() ran there. */
-pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
+/* As in the core, snapshot, clone and spawn return only in the parent: a
+ * child forgets the parent's children, makes its own socket
+ * (ctlsock_after_spawn) and serves it from a fresh loop. */
+static pid_t mock_snapshot(int timeout_ms, char *err, size_t errlen)
 {
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		ctlsock_after_spawn();
-		nkids = 0;
-		nuwa_state = NUWA_STATE_TEMPLATE;
-		return 0;
+		nuwa_children_forget();
+		ctlsock_after_spawn(NULL);
+		mock_cfg.state = CTL_STATE_TEMPLATE;
+		serve();
 	}
-	kids[nkids++] = pid;
+	nuwa_child_add(pid, -1, NUWA_CHILD_TEMPLATE);
 	return pid;
 }
 
-int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen)
+static int mock_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen)
 {
 	for (int i = 0; i < n; i++) {
 		pid_t pid = fork();
 		if (pid < 0)
 			return i ? i : -errno;
 		if (pid == 0) {
-			ctlsock_after_spawn();
-			nkids = 0;
+			nuwa_children_forget();
+			ctlsock_after_spawn(NULL);
 			char line[64];
 			int k = snprintf(line, sizeof line, "MOCK CLONE %d\n", getpid());
 			(void)!write(1, line, k);
-			return 0;
+			serve();
 		}
-		kids[nkids++] = pid;
+		nuwa_child_add(pid, -1, NUWA_CHILD_CLONE);
 		pids[i] = pid;
 	}
 	return n;
 }
 
-pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg, int *pidfd)
+static pid_t mock_spawn(const int *stdio, void (*child_fn)(void *), void *arg)
 {
 	if (spawn_fail_after >= 0 && spawned >= spawn_fail_after)
 		return -EAGAIN;
@@ -151,16 +135,17 @@ pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg, int *pid
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		/* The core's order: ctlsock_after_spawn(), stdio, threads, child_fn. */
-		ctlsock_after_spawn();
+		/* The core's order: children forgotten, ctlsock_after_spawn(), stdio,
+		 * threads, child_fn. */
+		nuwa_children_forget();
+		ctlsock_after_spawn(stdio);
 		if (stdio)
 			for (int i = 0; i < 3; i++) {
 				dup2(stdio[i], i);
 				if (stdio[i] > 2)
 					close(stdio[i]);
 			}
-		nkids = 0;
-		nuwa_state = NUWA_STATE_RUNNING;
+		mock_cfg.state = CTL_STATE_RUNNING;
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		sigset_t none;
@@ -174,10 +159,25 @@ pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg, int *pid
 		serve();
 	}
 	spawned++;
-	kids[nkids++] = pid;
-	*pidfd = -1;
+	nuwa_child_add(pid, -1, NUWA_CHILD_SPAWN);
 	return pid;
 }
+
+__attribute__((noreturn)) static void mock_stop(int status)
+{
+	_exit(status);
+}
+
+static const struct ctl_core_ops mock_ops = {
+	.info = mock_info,
+	.freeze = mock_freeze,
+	.spawn = mock_spawn,
+	.thaw = mock_thaw,
+	.stop = mock_stop,
+	.snapshot = mock_snapshot,
+	.clone = mock_clone,
+	.status = mock_status,
+};
 
 /* ---- functions for --call (exported: the executable is linked -rdynamic) --- */
 
@@ -200,10 +200,11 @@ static void reap(void)
 	int st;
 	pid_t pid;
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		for (int i = 0; i < nkids; i++)
-			if (kids[i] == pid)
-				kids[i] = kids[--nkids];
-		ctlsock_child_exited(pid, st);
+		struct nuwa_child *c = nuwa_child_find(pid);
+		if (c) {
+			ctlsock_child_exited(c, st);
+			nuwa_child_remove(c);
+		}
 	}
 }
 
@@ -238,13 +239,13 @@ int main(void)
 	if ((v = getenv("MOCK_SPAWN_FAIL_AFTER")))
 		spawn_fail_after = atoi(v);
 	if ((v = getenv("MOCK_MODE")))
-		nuwa_cfg.mode = !strcmp(v, "snapshot") ? NUWA_MODE_SNAPSHOT :
-		                !strcmp(v, "clone") ? NUWA_MODE_CLONE : NUWA_MODE_TEMPLATE;
+		mock_cfg.mode = !strcmp(v, "snapshot") ? CTL_MODE_SNAPSHOT :
+		               !strcmp(v, "clone") ? CTL_MODE_CLONE : CTL_MODE_TEMPLATE;
 	if ((v = getenv("MOCK_CLONES")))
-		nuwa_cfg.clones = atoi(v);
+		mock_cfg.clones = atoi(v);
 	if ((v = getenv("MOCK_LOG")))
-		nuwa_cfg.log_level = atoi(v);
-	int r = ctlsock_init();
+		nuwa_log_level = atoi(v);
+	int r = ctlsock_init(&mock_ops);
 	if (r < 0) {
 		printf("MOCK INITFAIL %d\n", -r);
 		return 1;

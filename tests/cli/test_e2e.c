@@ -400,6 +400,49 @@ Test(e2e, stop_and_list)
 	CHECK(o.code == 3, "the stopped template still answers: %d", o.code);
 }
 
+/* The real library's `nuwa status` shows its control socket and the
+ * children spawned through it (the same text as the mock's, from the same
+ * ctlsock_describe()), in text and in JSON. */
+Test(e2e, status_socket_and_children)
+{
+	pid_t pid = start("template", "0", NULL);
+	char p[32], want[512];
+	snprintf(p, sizeof p, "%d", pid);
+	progress(pid, 20, 10000);
+	ct_nuwa(&o, 10000, "status", p, NULL);
+	snprintf(want, sizeof want, "socket: %s/%d.sock\n", getenv("NUWA_RUNTIME_DIR"), pid);
+	CHECK(o.code == 0 && strstr(o.out, want), "status lacks '%s': %s %s", want, o.out, o.err);
+	CHECK(strstr(o.out, "spawned children running: 0\n"), "%s", o.out);
+
+	ct_nuwa(&o, 20000, "freeze", p, NULL);
+	CHECK(o.code == 0, "freeze: exit %d: %s", o.code, o.err);
+	pid_t k1 = spawn_one(p), k2 = spawn_one(p);
+	ct_nuwa(&o, 10000, "status", p, NULL);
+	CHECK(o.code == 0 && strstr(o.out, want), "status lacks '%s': %s", want, o.out);
+	CHECK(strstr(o.out, "spawned children running: 2\n"), "%s", o.out);
+	char line[64];
+	snprintf(line, sizeof line, "  child %d\n", k1);
+	CHECK(strstr(o.out, line), "no '%s' line: %s", line, o.out);
+	snprintf(line, sizeof line, "  child %d\n", k2);
+	CHECK(strstr(o.out, line), "no '%s' line: %s", line, o.out);
+
+	ct_nuwa(&o, 10000, "status", "--json", p, NULL);
+	snprintf(want, sizeof want, "\"socket\":\"%s/%d.sock\"", getenv("NUWA_RUNTIME_DIR"), pid);
+	CHECK(o.code == 0 && strstr(o.out, want), "json status lacks %s: %s", want, o.out);
+	snprintf(want, sizeof want, "{\"pid\":%d,\"waited\":false}", k1);
+	CHECK(strstr(o.out, "\"spawned_children\":[") && strstr(o.out, want), "%s", o.out);
+
+	/* a child that ended is no longer listed */
+	kill(k1, SIGKILL);
+	for (int t = 0; t < 200; t++) {
+		ct_nuwa(&o, 10000, "status", p, NULL);
+		if (strstr(o.out, "spawned children running: 1\n"))
+			break;
+		ct_sleep_ms(20);
+	}
+	CHECK(strstr(o.out, "spawned children running: 1\n"), "%s", o.out);
+}
+
 static int sockets_in_rundir(void)
 {
 	int n = 0;

@@ -1,4 +1,4 @@
-/* The control socket on its own (core/ctl*.c linked into mock_template with
+/* The control socket on its own (ctl/ctl*.c linked into mock_template with
  * a stand-in core): runtime directory rules, stale sockets, peer
  * credentials, hostile and concurrent clients. */
 #include <criterion/criterion.h>

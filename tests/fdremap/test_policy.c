@@ -220,7 +220,7 @@ static int own_survives(int how)
 	pid_t pid = fork();
 	if (pid == 0) {
 		int own = fcntl(eventfd(0, 0), F_DUPFD_CLOEXEC, 900);
-		fdremap_own_fd(own);
+		nuwa_own_fd(own);
 		int other = eventfd(0, 0), other_high = fcntl(other, F_DUPFD, 950);
 		if (how == 0)
 			for (int fd = 3; fd < 1024; fd++)
@@ -252,7 +252,7 @@ Test(own, own_fds_not_reported_nor_rebuilt)
 {
 	ut_protect_existing();
 	int own = fcntl(eventfd(0, 0), F_DUPFD_CLOEXEC, 900);
-	fdremap_own_fd(own);
+	nuwa_own_fd(own);
 	char desc[8192];
 	fdremap_describe(desc, sizeof desc);
 	char line[32];

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "ctl_rundir.h"
-#include "ctl_sys.h"
+#include "sys.h"
 
 int ctl_rundir_path(char *buf, size_t len)
 {
@@ -64,21 +64,21 @@ int ctl_rundir_open(const char *path, int create, char *err, size_t errlen)
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
-		ctl_close(fd);
+		sys_close(fd);
 		snprintf(err, errlen, "cannot stat runtime directory %s: %s", path, strerror(e));
 		return -e;
 	}
 	if (made && (st.st_mode & 0777) != 0700 && fchmod(fd, 0700) == 0)
 		st.st_mode = (st.st_mode & ~0777u) | 0700;  /* a umask took owner bits */
 	if (st.st_uid != geteuid()) {
-		ctl_close(fd);
+		sys_close(fd);
 		snprintf(err, errlen, "runtime directory %s belongs to uid %u, not to uid %u: "
 		         "refused (set NUWA_RUNTIME_DIR to a private directory)", path,
 		         (unsigned)st.st_uid, (unsigned)geteuid());
 		return -EPERM;
 	}
 	if (st.st_mode & 077) {
-		ctl_close(fd);
+		sys_close(fd);
 		snprintf(err, errlen, "runtime directory %s has mode %04o: refused, it must "
 		         "be private (chmod 700 %s)", path, (unsigned)(st.st_mode & 07777), path);
 		return -EPERM;

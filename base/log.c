@@ -6,22 +6,21 @@
 #include <stdarg.h>
 #include <poll.h>
 #include <stdio.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include "nuwa_int.h"
+#include "base.h"
+#include "sys.h"
 
 int nuwa_log_fd = 2;
+int nuwa_log_level = NUWA_LOG_WARN;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void nuwa_log(int level, const char *fmt, ...)
 {
-	if (level > nuwa_cfg.log_level)
+	if (level > nuwa_log_level)
 		return;
 	int saved = errno;
 	char buf[1024];
-	int n = snprintf(buf, sizeof buf, "nuwa[%ld]: %s: ", (long)syscall(SYS_getpid),
+	int n = snprintf(buf, sizeof buf, "nuwa[%ld]: %s: ", (long)sys_getpid(),
 	                 level_names[level]);
 	va_list ap;
 	va_start(ap, fmt);
@@ -34,7 +33,7 @@ void nuwa_log(int level, const char *fmt, ...)
 	 * template serves spawns.  Drop the line instead. */
 	struct pollfd p = { .fd = nuwa_log_fd, .events = POLLOUT };
 	struct timespec zero = { 0, 0 };
-	if (syscall(SYS_ppoll, &p, 1, &zero, NULL, 0) == 1 && (p.revents & POLLOUT))
-		(void)!syscall(SYS_write, nuwa_log_fd, buf, n);
+	if (sys_ppoll(&p, 1, &zero) == 1 && (p.revents & POLLOUT))
+		(void)sys_write(nuwa_log_fd, buf, n);
 	errno = saved;
 }

@@ -1,5 +1,5 @@
 /* The control socket itself: DIR/PID.sock in the private runtime directory
- * (core/ctl_rundir.c), made at start-up and again in every spawned child,
+ * (ctl/ctl_rundir.c), made at start-up and again in every spawned child,
  * removed when the process exits normally or is stopped.
  *
  * libnuwa's descriptors are moved to high numbers (out of the way of
@@ -18,12 +18,9 @@
 #include <unistd.h>
 
 #include "ctl_rundir.h"
-#include "ctl_sys.h"
+#include "sys.h"
 #include "ctlsock_int.h"
-#include "fdremap.h"
-#include "nuwa_int.h"
-
-#define HIGH_FD_MIN 900
+#include "base.h"
 
 int ctl_listen_fd = -1;
 static pid_t owner_pid;           /* the process that bound sock_path */
@@ -33,33 +30,6 @@ static char run_dir[108];        /* the configured directory (ctl_rundir.h) */
 static uid_t run_dir_uid;         /* the effective uid it was configured for */
 static char sock_path[108];
 static int initialised;
-
-/* Move fd to a high number (close-on-exec) and register it as libnuwa's.
- * F_DUPFD fails with EINVAL when the minimum is at or over RLIMIT_NOFILE:
- * then pick a lower floor. */
-int ctl_own_fd(int fd)
-{
-	struct rlimit rl;
-	long min = HIGH_FD_MIN;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    (long)rl.rlim_cur <= min + 64)
-		min = (long)rl.rlim_cur / 2;
-	int hi = ctl_fcntl(fd, F_DUPFD_CLOEXEC, min);
-	if (hi >= 0) {
-		ctl_close(fd);
-		fd = hi;
-	}
-	fdremap_own_fd(fd);
-	return fd;
-}
-
-void ctl_drop_fd(int fd)
-{
-	if (fd < 0)
-		return;
-	fdremap_forget_own_fd(fd);
-	ctl_close(fd);
-}
 
 /* ---- listening socket ------------------------------------------------------- */
 
@@ -83,9 +53,9 @@ static int clear_stale(int dirfd, const char *name, int quiet)
 		return -errno;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	memcpy(a.sun_path, sock_path, strlen(sock_path) + 1);
-	int r = ctl_connect(probe, (struct sockaddr *)&a, sizeof a);
-	int e = errno;
-	ctl_close(probe);
+	int e = -(int)sys_connect(probe, (struct sockaddr *)&a, sizeof a);
+	int r = e ? -1 : 0;
+	sys_close(probe);
 	if (r == 0 || e == EAGAIN) {
 		/* Another pid namespace sharing the directory has this pid. */
 		if (!quiet)
@@ -141,7 +111,7 @@ static int ctl_listen(void)
 		r = -errno;
 		goto out;
 	}
-	fd = ctl_own_fd(fd);
+	fd = nuwa_own_fd(nuwa_fd_high(fd));
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	memcpy(a.sun_path, sock_path, strlen(sock_path) + 1);
 	/* The directory was checked through dirfd; make sure the path still
@@ -152,14 +122,14 @@ static int ctl_listen(void)
 	    ds.st_ino != ps.st_ino) {
 		r = -ESTALE;
 		nuwa_err("control socket disabled: %s changed while being checked", dir);
-		ctl_drop_fd(fd);
+		nuwa_own_fd_drop(fd);
 		goto out;
 	}
 	if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 64) < 0) {
 		r = -errno;
 		nuwa_err("control socket disabled: cannot listen on %s: %s", sock_path,
 		         strerror(-r));
-		ctl_drop_fd(fd);
+		nuwa_own_fd_drop(fd);
 		goto out;
 	}
 	/* The directory already keeps others out; the socket itself need not
@@ -175,14 +145,17 @@ static int ctl_listen(void)
 	nuwa_info("control socket: %s", sock_path);
 	r = 0;
 out:
-	ctl_close(dirfd);
+	sys_close(dirfd);
 	if (r < 0)
 		sock_path[0] = 0;
 	return r;
 }
 
-int ctlsock_init(void)
+const struct ctl_core_ops *ctl_ops;
+
+int ctlsock_init(const struct ctl_core_ops *ops)
 {
+	ctl_ops = ops;
 	if (initialised)
 		return ctl_listen_fd >= 0 ? 0 : -EALREADY;
 	initialised = 1;
@@ -193,7 +166,12 @@ int ctlsock_init(void)
 		         "(NUWA_RUNTIME_DIR or XDG_RUNTIME_DIR)");
 		return -ENAMETOOLONG;
 	}
-	return ctl_listen();
+	int r = ctl_listen();
+	/* Now, not at the control thread's first poll: the program must find
+	 * its descriptor table as it will stay (it may count it, fd_leak). */
+	if (r == 0)
+		ctl_reserve_take();
+	return r;
 }
 
 const char *ctlsock_path(void)
@@ -239,18 +217,18 @@ void ctl_forget_child_socket(pid_t pid)
 	    ctl_sock_path(sock_path, sizeof sock_path, dir, pid) == 0)
 		clear_stale(dirfd, name, 1);   /* uses sock_path for the probe */
 	memcpy(sock_path, saved, sizeof saved);
-	ctl_close(dirfd);
+	sys_close(dirfd);
 }
 
 /* ---- new child, process exit -------------------------------------------------- */
 
-void ctlsock_after_spawn(void)
+void ctlsock_after_spawn(const int *keep)
 {
 	/* Everything here was the template's.  Only close: shutdown() would act
 	 * on the open file descriptions the template still uses. */
 	int had = ctl_listen_fd >= 0;   /* else the parent already said why not */
-	ctl_forget_all();
-	ctl_drop_fd(ctl_listen_fd);
+	ctl_forget_all(keep);
+	nuwa_own_fd_drop(ctl_listen_fd);
 	ctl_listen_fd = -1;
 	sock_path[0] = 0;        /* the template's file: not ours to remove */
 	if (had)
@@ -267,19 +245,19 @@ int ctl_wait_socket(pid_t pid, int timeout_ms)
 		return -ENAMETOOLONG;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	memcpy(a.sun_path, path, strlen(path) + 1);
-	long long deadline = ctl_now_ms() + timeout_ms;
+	long long deadline = nuwa_now_ms() + timeout_ms;
 	for (;;) {
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0)
 			return -errno;
-		int r = ctl_connect(fd, (struct sockaddr *)&a, sizeof a);
-		int e = errno;
-		ctl_close(fd);
+		int e = -(int)sys_connect(fd, (struct sockaddr *)&a, sizeof a);
+		int r = e ? -1 : 0;
+		sys_close(fd);
 		if (r == 0 || e == EAGAIN)
 			return 0;
-		if (ctl_now_ms() >= deadline || kill(pid, 0) < 0)
+		if (nuwa_now_ms() >= deadline || kill(pid, 0) < 0)
 			return -e;
-		ctl_poll(NULL, 0, 2);
+		sys_ppoll(NULL, 0, NUWA_MS_TS(2));
 	}
 }
 
@@ -291,8 +269,8 @@ static int listen_pending;
 void ctlsock_after_app_fork(void)
 {
 	int had = ctl_listen_fd >= 0;
-	ctl_forget_all();
-	ctl_drop_fd(ctl_listen_fd);
+	ctl_forget_all(NULL);
+	nuwa_own_fd_drop(ctl_listen_fd);
 	ctl_listen_fd = -1;
 	sock_path[0] = 0;
 	listen_pending = had;
@@ -315,7 +293,7 @@ void ctlsock_before_exec(void)
 
 void ctl_exit_process(int status)
 {
-	long long deadline = ctl_now_ms() + 1000;
+	long long deadline = nuwa_now_ms() + 1000;
 	for (;;) {
 		struct pollfd pfd[CTL_MAX_CONN];
 		int n = 0;
@@ -325,11 +303,11 @@ void ctl_exit_process(int status)
 			if (c->fd >= 0 && c->out_off < c->out_len)
 				pfd[n++] = (struct pollfd){ .fd = c->fd, .events = POLLOUT };
 		}
-		long long left = deadline - ctl_now_ms();
+		long long left = deadline - nuwa_now_ms();
 		if (n == 0 || left <= 0)
 			break;
-		ctl_poll(pfd, (unsigned)n, (int)left);
+		sys_ppoll(pfd, (unsigned)n, NUWA_MS_TS((int)left));
 	}
 	unlink_socket();
-	_exit(status);
+	ctl_ops->stop(status);
 }

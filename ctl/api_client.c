@@ -4,7 +4,7 @@
  * Runs on an application thread of the caller (a launcher process with
  * libnuwa loaded), so it uses the ordinary libc calls: a wait in poll() is
  * then an idle freeze point like any other, should the launcher itself be
- * frozen meanwhile.  Protocol: core/ctl_proto.h; socket path: ctl_rundir.h. */
+ * frozen meanwhile.  Protocol: ctl/ctl_proto.h; socket path: ctl_rundir.h. */
 #define NUWA_BUILDING_LIBNUWA 1
 #include <errno.h>
 #include <poll.h>
@@ -17,7 +17,7 @@
 #include "ctl_proto.h"
 #include "ctl_rundir.h"
 #include "nuwa.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 #define SPAWN_REPLY_MS 30000
 #define MAX_HOPS 2           /* snapshot mode: the original names its template */
@@ -70,13 +70,6 @@ static int send_request(int fd, int stdio)
 	return ctl_send_with_fds(fd, mem, (size_t)n, fds, stdio ? 3 : 0);
 }
 
-static long long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
-}
-
 /* Read replies until the spawn is over.  Returns the child's pid, -errno,
  * or 0 with *redirect set (snapshot mode: ask that process instead). */
 static pid_t read_replies(int fd, pid_t *redirect)
@@ -85,7 +78,7 @@ static pid_t read_replies(int fd, pid_t *redirect)
 	char buf[4096];
 	size_t have = 0;
 	pid_t child = 0;
-	long long deadline = now_ms() + SPAWN_REPLY_MS;
+	long long deadline = nuwa_now_ms() + SPAWN_REPLY_MS;
 	for (;;) {
 		struct ctl_msg m;
 		long sz = have ? ctl_frame(buf, have, sizeof buf - CTL_HDR_SIZE, &m) : 0;
@@ -120,7 +113,7 @@ static pid_t read_replies(int fd, pid_t *redirect)
 		}
 		if (have == sizeof buf)
 			return -EPROTO;
-		long long left = deadline - now_ms();
+		long long left = deadline - nuwa_now_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };

@@ -1,7 +1,7 @@
 /* The control socket's connections: accepting (same user or root only),
  * framing, bounded non-blocking I/O, and the table of spawned children.
  * The socket file is made in ctl_listen.c; requests are handled in
- * ctl_serve.c.
+ * ctl_serve.c; children and the status part are in ctl_children.c.
  *
  * Everything runs on libnuwa's control thread, which also holds the frozen
  * template: a client must never be able to stall it.  So every socket is
@@ -24,33 +24,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl_sys.h"
+#include "sys.h"
 #include "ctlsock_int.h"
-#include "fdremap.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 #define OUT_KEEP (64 * 1024)      /* output mapping kept between replies */
 #define ACCEPT_BURST 16
 #define EVICT_IDLE_MS 2000
 
 struct ctl_conn ctl_conns[CTL_MAX_CONN];
-struct ctl_child ctl_children[CTL_MAX_CHILDREN];
-pid_t ctl_template_pid;
-const int *ctl_lent_stdio;
 static unsigned next_serial;
-
-/* Exit statuses of children reaped while tmpl_spawn() was still running
- * (before the spawn could be recorded); cleared before each tmpl_spawn()
- * so that a recycled pid never matches an old entry. */
-static struct { pid_t pid; int wstatus; } unclaimed[16];
-static unsigned unclaimed_next;
-
-long long ctl_now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
-}
 
 /* ---- connections ------------------------------------------------------------ */
 
@@ -63,10 +46,10 @@ void ctl_conn_close(struct ctl_conn *c)
 {
 	if (c->fd < 0)
 		return;
-	ctl_drop_fd(c->fd);
+	nuwa_own_fd_drop(c->fd);
 	c->fd = -1;
 	for (int i = 0; i < c->nfds; i++)
-		ctl_drop_fd(c->fds[i]);
+		nuwa_own_fd_drop(c->fds[i]);
 	c->nfds = 0;
 	if (c->in)
 		munmap(c->in, CTL_IN_CAP);
@@ -77,10 +60,10 @@ void ctl_conn_close(struct ctl_conn *c)
 	c->closing = 0;
 	/* Its children keep running; nobody waits for them any more. */
 	int idx = ctl_conn_index(c);
-	for (int i = 0; i < CTL_MAX_CHILDREN; i++) {
-		struct ctl_child *ch = &ctl_children[i];
-		if (ch->pid && ch->conn == idx && ch->serial == c->serial)
-			ch->conn = -1;
+	for (int i = 0; i < nuwa_children_n(); i++) {
+		struct nuwa_child *ch = nuwa_child_at(i);
+		if (ch->waiter == idx && ch->waiter_serial == c->serial)
+			ch->waiter = -1;
 	}
 	c->waited = 0;
 }
@@ -155,11 +138,11 @@ void ctl_flush(struct ctl_conn *c)
 	while (c->fd >= 0 && c->out_off < c->out_len) {
 		struct iovec iov = { c->out + c->out_off, c->out_len - c->out_off };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n = ctl_sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		long n = sys_sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			if (errno != EAGAIN)
+			if (n != -EAGAIN)
 				ctl_conn_close(c);   /* EPIPE: the client is gone */
 			return;
 		}
@@ -188,9 +171,9 @@ static void take_fds(struct ctl_conn *c, struct msghdr *mh)
 			int fd;
 			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
 			if (c->nfds < CTL_MAX_FDS) {
-				c->fds[c->nfds++] = ctl_own_fd(fd);
+				c->fds[c->nfds++] = nuwa_own_fd(nuwa_fd_high(fd));
 			} else {
-				ctl_close(fd);
+				sys_close(fd);
 				c->closing = 1;
 			}
 		}
@@ -227,7 +210,7 @@ static void process_input(struct ctl_conn *c)
 		}
 		/* Descriptors not taken by the request are not kept. */
 		for (int i = 0; i < c->nfds; i++)
-			ctl_drop_fd(c->fds[i]);
+			nuwa_own_fd_drop(c->fds[i]);
 		c->nfds = 0;
 		if (c->fd < 0)
 			return;
@@ -255,9 +238,9 @@ static void conn_read(struct ctl_conn *c)
 		ctl_conn_close(c);
 		return;
 	}
-	ssize_t n = ctl_recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	long n = sys_recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
+		if (n != -EAGAIN && n != -EINTR)
 			ctl_conn_close(c);
 		return;
 	}
@@ -269,14 +252,14 @@ static void conn_read(struct ctl_conn *c)
 		return;
 	}
 	c->in_len += (size_t)n;
-	c->last_ms = ctl_now_ms();
+	c->last_ms = nuwa_now_ms();
 	process_input(c);
 }
 
 static struct ctl_conn *free_slot(void)
 {
 	struct ctl_conn *victim = NULL;
-	long long now = ctl_now_ms();
+	long long now = nuwa_now_ms();
 	for (int i = 0; i < CTL_MAX_CONN; i++) {
 		struct ctl_conn *c = &ctl_conns[i];
 		if (c->fd < 0)
@@ -304,9 +287,9 @@ static void refuse(int fd, int err, const char *msg)
 	if (n > 0) {
 		struct iovec iov = { mem, (size_t)n };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		(void)ctl_sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)sys_sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	}
-	ctl_close(fd);
+	sys_close(fd);
 }
 
 /* A full descriptor table.  accept4() failing with EMFILE/ENFILE leaves
@@ -322,10 +305,10 @@ static void refuse(int fd, int err, const char *msg)
 static int reserve_fd = -1;
 static int table_full_logged;
 
-static void reserve_take(void)
+void ctl_reserve_take(void)
 {
 	if (reserve_fd < 0 && (reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
-		reserve_fd = ctl_own_fd(reserve_fd);
+		reserve_fd = nuwa_own_fd(nuwa_fd_high(reserve_fd));
 }
 
 static void accept_table_full(int err)
@@ -339,14 +322,14 @@ static void accept_table_full(int err)
 	int fd = -1;
 	if (reserve_fd >= 0 && (!have_rl || rl.rlim_cur == RLIM_INFINITY ||
 	                        (rlim_t)reserve_fd < rl.rlim_cur)) {
-		ctl_drop_fd(reserve_fd);
+		nuwa_own_fd_drop(reserve_fd);
 		reserve_fd = -1;
-		fd = ctl_accept4(ctl_listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = (int)sys_accept4(ctl_listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	} else if (have_rl && rl.rlim_cur < rl.rlim_max) {
 		raised = rl;
 		raised.rlim_cur++;
 		if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
-			fd = ctl_accept4(ctl_listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			fd = (int)sys_accept4(ctl_listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
 	}
@@ -354,16 +337,16 @@ static void accept_table_full(int err)
 		refuse(fd, err, "the process has no free file descriptor: it cannot serve "
 		       "a request until it closes some");
 	else
-		ctl_poll(NULL, 0, 100);
-	reserve_take();
+		sys_ppoll(NULL, 0, NUWA_MS_TS(100));
+	ctl_reserve_take();
 }
 
 static void accept_clients(void)
 {
 	for (int k = 0; k < ACCEPT_BURST; k++) {
-		int fd = ctl_accept4(ctl_listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-			accept_table_full(errno);
+		int fd = (int)sys_accept4(ctl_listen_fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -EMFILE || fd == -ENFILE) {
+			accept_table_full(-fd);
 			continue;
 		}
 		if (fd < 0)
@@ -372,7 +355,7 @@ static void accept_clients(void)
 		struct ucred cr;
 		socklen_t len = sizeof cr;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
-			ctl_close(fd);
+			sys_close(fd);
 			continue;
 		}
 		/* Only the same user or root may drive this process: a request
@@ -396,12 +379,12 @@ static void accept_clients(void)
 			continue;
 		}
 		memset(c, 0, sizeof *c);
-		c->fd = ctl_own_fd(fd);
+		c->fd = nuwa_own_fd(nuwa_fd_high(fd));
 		c->serial = ++next_serial;
 		c->uid = cr.uid;
 		c->pid = cr.pid;
 		c->in = in;
-		c->last_ms = ctl_now_ms();
+		c->last_ms = nuwa_now_ms();
 	}
 }
 
@@ -409,7 +392,7 @@ int ctlsock_pollfds(struct pollfd *pfd, int max)
 {
 	ctl_listen_if_pending();
 	if (ctl_listen_fd >= 0)
-		reserve_take();
+		ctl_reserve_take();
 	int n = 0;
 	if (ctl_listen_fd >= 0 && n < max)
 		pfd[n++] = (struct pollfd){ .fd = ctl_listen_fd, .events = POLLIN };
@@ -460,167 +443,24 @@ void ctlsock_dispatch(const struct pollfd *pfd, int n)
 		accept_clients();
 }
 
-/* ---- children ------------------------------------------------------------- */
-
-struct ctl_child *ctl_child_find(pid_t pid)
-{
-	for (int i = 0; i < CTL_MAX_CHILDREN; i++)
-		if (ctl_children[i].pid == pid && pid > 0)
-			return &ctl_children[i];
-	return NULL;
-}
-
-int ctl_children_free(void)
-{
-	int n = 0;
-	for (int i = 0; i < CTL_MAX_CHILDREN; i++)
-		n += ctl_children[i].pid == 0;
-	return n;
-}
-
-int ctl_children_live(void)
-{
-	return CTL_MAX_CHILDREN - ctl_children_free();
-}
-
-static void report_exit(struct ctl_child *ch, int wstatus);
-
-void ctl_unclaimed_clear(void)
-{
-	memset(unclaimed, 0, sizeof unclaimed);
-}
-
-/* Remember a child spawned for connection c (c: a client waits for it). */
-struct ctl_child *ctl_child_add(pid_t pid, struct ctl_conn *c)
-{
-	struct ctl_child *ch = NULL;
-	for (int i = 0; i < CTL_MAX_CHILDREN && !ch; i++)
-		if (ctl_children[i].pid == 0)
-			ch = &ctl_children[i];
-	if (!ch)
-		return NULL;   /* not remembered; it is still reaped by the core */
-	ch->pid = pid;
-	ch->conn = c ? ctl_conn_index(c) : -1;
-	ch->serial = c ? c->serial : 0;
-	if (c)
-		c->waited++;
-	/* Reaped before we got here? */
-	for (unsigned i = 0; i < sizeof unclaimed / sizeof unclaimed[0]; i++)
-		if (unclaimed[i].pid == pid) {
-			unclaimed[i].pid = 0;
-			report_exit(ch, unclaimed[i].wstatus);
-			return NULL;
-		}
-	return ch;
-}
-
-static void report_exit(struct ctl_child *ch, int wstatus)
-{
-	if (ch->conn >= 0) {
-		struct ctl_conn *c = &ctl_conns[ch->conn];
-		if (c->fd >= 0 && c->serial == ch->serial) {
-			struct ctl_buf b;
-			if (ctl_reply_begin(c, &b, CTL_REP_EXITED, 64) == 0) {
-				ctl_put_i32(&b, CTL_F_PID, ch->pid);
-				ctl_put_i32(&b, CTL_F_WSTATUS, wstatus);
-				ctl_reply_end(c, &b);
-			}
-			c->waited--;
-			ctl_flush(c);
-		}
-	}
-	*ch = (struct ctl_child){ .conn = -1 };
-}
-
-void ctlsock_child_exited(pid_t pid, int wstatus)
-{
-	if (pid == ctl_template_pid)
-		ctl_template_pid = 0;
-	ctl_forget_child_socket(pid);
-	struct ctl_child *ch = ctl_child_find(pid);
-	if (ch) {
-		report_exit(ch, wstatus);
-		return;
-	}
-	unclaimed[unclaimed_next].pid = pid;
-	unclaimed[unclaimed_next].wstatus = wstatus;
-	unclaimed_next = (unclaimed_next + 1) % (sizeof unclaimed / sizeof unclaimed[0]);
-}
-
 void ctl_tables_init(void)
 {
 	for (int i = 0; i < CTL_MAX_CONN; i++)
 		ctl_conns[i].fd = -1;
-	for (int i = 0; i < CTL_MAX_CHILDREN; i++)
-		ctl_children[i] = (struct ctl_child){ .conn = -1 };
 }
 
 /* In a new child: the connections and children were the template's. */
-void ctl_forget_all(void)
+void ctl_forget_all(const int *keep)
 {
-	for (int j = 0; j < CTL_MAX_CHILDREN; j++)
-		ctl_children[j] = (struct ctl_child){ .conn = -1 };
 	for (int i = 0; i < CTL_MAX_CONN; i++) {
 		struct ctl_conn *c = &ctl_conns[i];
 		/* The stdio being handed to this very child stays open for the
 		 * core to install; it is no longer ours to track. */
-		for (int k = 0; ctl_lent_stdio && c->fd >= 0 && k < c->nfds; k++)
-			if (c->fds[k] == ctl_lent_stdio[0] || c->fds[k] == ctl_lent_stdio[1] ||
-			    c->fds[k] == ctl_lent_stdio[2]) {
-				fdremap_forget_own_fd(c->fds[k]);
+		for (int k = 0; keep && c->fd >= 0 && k < c->nfds; k++)
+			if (c->fds[k] == keep[0] || c->fds[k] == keep[1] || c->fds[k] == keep[2]) {
+				nuwa_own_fd_forget(c->fds[k]);
 				c->fds[k] = -1;
 			}
 		ctl_conn_close(c);
 	}
-	ctl_lent_stdio = NULL;
-	ctl_unclaimed_clear();
-	ctl_template_pid = 0;
-}
-
-/* ---- status ------------------------------------------------------------------- */
-
-size_t ctlsock_describe(char *buf, size_t len, int json)
-{
-	size_t n = 0;
-#define OUT(...) do { \
-		int k_ = snprintf(buf ? buf + (n < len ? n : len) : NULL, \
-		                  n < len ? len - n : 0, __VA_ARGS__); \
-		if (k_ > 0) n += (size_t)k_; \
-	} while (0)
-	const char *path = ctlsock_path();
-	if (json) {
-		/* The path is ours (digits, the runtime directory): escape only
-		 * what JSON requires. */
-		OUT("\"socket\":\"");
-		for (const char *p = path; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				OUT("\\%c", *p);
-			else if ((unsigned char)*p < 0x20)
-				OUT("\\u%04x", *p);
-			else
-				OUT("%c", *p);
-		}
-		OUT("\",\"spawned\":[");
-		int first = 1;
-		for (int i = 0; i < CTL_MAX_CHILDREN; i++) {
-			struct ctl_child *ch = &ctl_children[i];
-			if (!ch->pid)
-				continue;
-			OUT("%s{\"pid\":%ld,\"waited\":%s}", first ? "" : ",", (long)ch->pid,
-			    ch->conn >= 0 ? "true" : "false");
-			first = 0;
-		}
-		OUT("]");
-	} else {
-		OUT("socket: %s\n", path[0] ? path : "(none)");
-		OUT("spawned children running: %d\n", ctl_children_live());
-		for (int i = 0; i < CTL_MAX_CHILDREN; i++) {
-			struct ctl_child *ch = &ctl_children[i];
-			if (ch->pid)
-				OUT("  child %ld%s\n", (long)ch->pid,
-				    ch->conn >= 0 ? " (a client waits for it)" : "");
-		}
-	}
-#undef OUT
-	return n;
 }

@@ -17,30 +17,26 @@
 
 #include "ctlsock_int.h"
 #include "ffcall.h"
-#include "nuwa_int.h"
 
-/* Wanted from the core (weak, see do_freeze):
- *   tmpl_snapshot: freeze, fork a child that stays frozen as the template,
- *     resume this process.  Returns the template's pid here, 0 in the
- *     template child (after ctlsock_after_spawn() ran there), or -errno.
- *   tmpl_clone: freeze, fork n children, resume everybody.  Returns n here
- *     with pids[] filled, 0 in each child, or -errno. */
-pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen);
-int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errlen);
-
-_Static_assert(NUWA_STATE_RUNNING == 0 && NUWA_STATE_FREEZING == 1 &&
-               NUWA_STATE_TEMPLATE == 2, "ctl_state_name() order");
-_Static_assert(NUWA_MODE_CLONE == 0 && NUWA_MODE_TEMPLATE == 1 && NUWA_MODE_SNAPSHOT == 2,
+_Static_assert(CTL_STATE_RUNNING == 0 && CTL_STATE_FREEZING == 1 &&
+               CTL_STATE_TEMPLATE == 2, "ctl_state_name() order");
+_Static_assert(CTL_MODE_CLONE == 0 && CTL_MODE_TEMPLATE == 1 && CTL_MODE_SNAPSHOT == 2,
                "ctl_mode_name() order");
+
+static struct ctl_info info(void)
+{
+	struct ctl_info i;
+	ctl_ops->info(&i);
+	return i;
+}
 
 static int live_template_pid(void)
 {
-	/* The core reports the snapshot child's death through
-	 * ctlsock_child_exited(); kill(0) also covers a child that was not
-	 * ours to reap. */
-	if (ctl_template_pid > 0 && kill(ctl_template_pid, 0) < 0 && errno == ESRCH)
-		ctl_template_pid = 0;
-	return ctl_template_pid;
+	/* the snapshot child, in the list until the core has reaped it */
+	for (int i = 0; i < nuwa_children_n(); i++)
+		if (nuwa_child_at(i)->kind == NUWA_CHILD_TEMPLATE)
+			return nuwa_child_at(i)->pid;
+	return 0;
 }
 
 static void reply_ok_simple(struct ctl_conn *c)
@@ -55,10 +51,11 @@ static void do_hello(struct ctl_conn *c)
 	struct ctl_buf b;
 	if (ctl_reply_begin(c, &b, CTL_REP_OK, 128) < 0)
 		return;
-	int tp = nuwa_state == NUWA_STATE_TEMPLATE ? getpid() : live_template_pid();
+	struct ctl_info in = info();
+	int tp = in.state == CTL_STATE_TEMPLATE ? getpid() : live_template_pid();
 	ctl_put_i32(&b, CTL_F_PID, getpid());
-	ctl_put_u32(&b, CTL_F_STATE, (uint32_t)nuwa_state);
-	ctl_put_u32(&b, CTL_F_MODE, (uint32_t)nuwa_cfg.mode);
+	ctl_put_u32(&b, CTL_F_STATE, (uint32_t)in.state);
+	ctl_put_u32(&b, CTL_F_MODE, (uint32_t)in.mode);
 	ctl_put_i32(&b, CTL_F_TEMPLATE_PID, tp);
 	ctl_put_u32(&b, CTL_F_CHILDREN, (uint32_t)ctl_children_live());
 	ctl_put_u32(&b, CTL_F_VERSION, CTL_VERSION);
@@ -72,7 +69,7 @@ static void put_status_text(struct ctl_buf *b, int json, size_t room)
 	char *s = ctl_reserve_str(b, CTL_F_TEXT, room);
 	if (!s)
 		return;
-	size_t n = nuwa_status_text(s, room + 1, json);
+	size_t n = ctl_ops->status(s, room + 1, json);
 	if (n > room)
 		n = room;
 	ctl_commit_str(b, s, n);
@@ -81,7 +78,7 @@ static void put_status_text(struct ctl_buf *b, int json, size_t room)
 static size_t status_room(int json)
 {
 	/* + slack: threads may change state between the sizing and the write */
-	return nuwa_status_text(NULL, 0, json) + 4096;
+	return ctl_ops->status(NULL, 0, json) + 4096;
 }
 
 static void do_status(struct ctl_conn *c, const struct ctl_msg *m)
@@ -98,11 +95,8 @@ static void do_status(struct ctl_conn *c, const struct ctl_msg *m)
 	ctl_reply_end(c, &b);
 }
 
-/* Snapshot and clone modes need more than tmpl_freeze(); older cores may
- * lack them, so the references are weak and a missing one is an error reply. */
-#pragma weak tmpl_snapshot
-#pragma weak tmpl_clone
-
+/* Snapshot and clone modes need more than a freeze; a core that lacks them
+ * leaves them NULL in its table, and a request gets an error reply. */
 static void reply_frozen(struct ctl_conn *c, pid_t template_pid, const pid_t *kids, int n)
 {
 	size_t room = status_room(0) + (size_t)n * 16;
@@ -129,55 +123,52 @@ static void reply_frozen(struct ctl_conn *c, pid_t template_pid, const pid_t *ki
 
 static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 {
-	if (nuwa_state == NUWA_STATE_TEMPLATE) {
+	struct ctl_info in = info();
+	if (in.state == CTL_STATE_TEMPLATE) {
 		ctl_reply_error(c, EALREADY, "pid %ld is already a template", (long)getpid());
 		return;
 	}
-	if (nuwa_state != NUWA_STATE_RUNNING) {
+	if (in.state != CTL_STATE_RUNNING) {
 		ctl_reply_error(c, EBUSY, "pid %ld: a freeze is already under way", (long)getpid());
 		return;
 	}
 	int32_t timeout = 0;
 	if (ctl_get_i32(m, CTL_F_TIMEOUT_MS, &timeout) < 0 || timeout <= 0)
-		timeout = nuwa_cfg.timeout_ms;
+		timeout = in.timeout_ms;
 	char err[512] = "";
-	pid_t me = getpid();
 	int r;
-	switch (nuwa_cfg.mode) {
-	case NUWA_MODE_SNAPSHOT:
-		if (!tmpl_snapshot) {
+	switch (in.mode) {
+	case CTL_MODE_SNAPSHOT:
+		if (!ctl_ops->snapshot) {
 			ctl_reply_error(c, EOPNOTSUPP, "snapshot mode is not supported by this libnuwa");
 			return;
 		}
-		r = tmpl_snapshot(timeout, err, sizeof err);
+		r = ctl_ops->snapshot(timeout, err, sizeof err);
 		break;
-	case NUWA_MODE_CLONE: {
-		if (!tmpl_clone) {
+	case CTL_MODE_CLONE: {
+		if (!ctl_ops->clone) {
 			ctl_reply_error(c, EOPNOTSUPP, "clone mode: freezing over the socket is not "
 			                "supported by this libnuwa (use the trigger signal)");
 			return;
 		}
 		static pid_t kids[CTL_MAX_SPAWN];
-		int n = nuwa_cfg.clones < CTL_MAX_SPAWN ? nuwa_cfg.clones : CTL_MAX_SPAWN;
-		r = tmpl_clone(n, timeout, kids, err, sizeof err);
+		int n = in.clones < CTL_MAX_SPAWN ? in.clones : CTL_MAX_SPAWN;
+		r = ctl_ops->clone(n, timeout, kids, err, sizeof err);
 		if (r > 0)
 			reply_frozen(c, 0, kids, r);
 		else if (r < 0)
 			ctl_reply_error(c, -r, "clone failed: %s", err[0] ? err : strerror(-r));
-		return;   /* r == 0: we are one of the clones */
+		return;
 	}
 	default:
-		r = tmpl_freeze(timeout, err, sizeof err);
+		r = ctl_ops->freeze(timeout, err, sizeof err);
 		break;
 	}
 	if (r < 0) {
 		ctl_reply_error(c, -r, "freeze failed: %s", err[0] ? err : strerror(-r));
 		return;
 	}
-	if (r == 0 && getpid() != me)
-		return;   /* snapshot: we are the template child; the requester is the parent's */
 	if (r > 0) {
-		ctl_template_pid = r;
 		if (ctl_wait_socket(r, 2000) < 0)
 			nuwa_warn("snapshot template %d: no control socket yet", r);
 	}
@@ -186,7 +177,8 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 
 static int not_template(struct ctl_conn *c, const char *what)
 {
-	if (nuwa_state == NUWA_STATE_TEMPLATE)
+	int state = info().state;
+	if (state == CTL_STATE_TEMPLATE)
 		return 0;
 	int tp = live_template_pid();
 	if (tp > 0 && !strcmp(what, "spawn")) {
@@ -202,7 +194,7 @@ static int not_template(struct ctl_conn *c, const char *what)
 	}
 	ctl_reply_error(c, EINVAL, "cannot %s: pid %ld is not a template (it is %s); "
 	                "freeze it first with 'nuwa freeze %ld'", what, (long)getpid(),
-	                ctl_state_name((unsigned)nuwa_state), (long)getpid());
+	                ctl_state_name((unsigned)state), (long)getpid());
 	return 1;
 }
 
@@ -248,14 +240,8 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 	memcpy(stdio, c->fds, sizeof stdio);
 	uint32_t made = 0;
 	for (; made < count; made++) {
-		int pidfd = -1;   /* the core's: it reaps the child with it */
-		ctl_unclaimed_clear();
-		ctl_lent_stdio = nstdio ? stdio : NULL;
-		pid_t pid = tmpl_spawn(ctl_lent_stdio, ncalls ? ffcall_plan_run : NULL, NULL,
-		                       &pidfd);
-		ctl_lent_stdio = NULL;
-		if (pid == 0)
-			return;   /* we are the new child: the request was the template's */
+		pid_t pid = ctl_ops->spawn(nstdio ? stdio : NULL, ncalls ? ffcall_plan_run : NULL,
+		                           NULL);
 		if (pid < 0) {
 			char msg[256];
 			snprintf(msg, sizeof msg, "spawn failed after %u child%s: %s", made,
@@ -275,7 +261,8 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 			ctl_reply_end(c, &b);
 		}
 		/* The SPAWNED reply is queued before a possible EXITED one. */
-		ctl_child_add(pid, wait ? c : NULL);
+		if (wait)
+			ctl_child_wait(pid, c);
 	}
 	struct ctl_buf b;
 	if (ctl_reply_begin(c, &b, CTL_REP_OK, 32) == 0) {
@@ -288,7 +275,7 @@ static void do_thaw(struct ctl_conn *c)
 {
 	if (not_template(c, "thaw"))
 		return;
-	int r = tmpl_thaw();
+	int r = ctl_ops->thaw();
 	if (r < 0) {
 		ctl_reply_error(c, -r, "thaw failed: %s", strerror(-r));
 		return;
@@ -332,8 +319,8 @@ static void do_signal(struct ctl_conn *c, const struct ctl_msg *m)
 		return;
 	}
 	/* Only a child this very connection spawned and waits for. */
-	struct ctl_child *ch = ctl_child_find(pid);
-	if (!ch || ch->conn != ctl_conn_index(c) || ch->serial != c->serial) {
+	struct nuwa_child *ch = nuwa_child_find(pid);
+	if (!ch || ch->waiter != ctl_conn_index(c) || ch->waiter_serial != c->serial) {
 		ctl_reply_error(c, ESRCH, "signal: %d is not a child this request waits for", pid);
 		return;
 	}

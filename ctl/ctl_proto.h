@@ -1,5 +1,5 @@
 /* ctl_proto.h — the control-socket protocol, shared by libnuwa (server side,
- * core/ctlsock.c) and the `nuwa` command (client side, cli/).
+ * ctl/ctlsock.c) and the `nuwa` command (client side, cli/).
  *
  * Transport: a SOCK_STREAM Unix socket.  Every message is
  *

@@ -12,7 +12,6 @@
 #define CTL_MAX_FDS 3             /* descriptors a request may carry */
 #define CTL_IN_CAP (CTL_HDR_SIZE + CTL_MAX_REQUEST)
 #define CTL_OUT_MAX (CTL_HDR_SIZE + CTL_MAX_REPLY + 65536)
-#define CTL_MAX_CHILDREN 4096     /* spawned children remembered at once */
 
 struct ctl_conn {
 	int fd;                  /* -1: free slot */
@@ -30,18 +29,7 @@ struct ctl_conn {
 	long long last_ms;       /* last activity (monotonic), for eviction */
 };
 
-/* A child spawned through the socket.  Its pid cannot be reused before the
- * core reaps it, and the core reports that reaping (ctlsock_child_exited())
- * on this same thread: while an entry exists, kill(pid) reaches that child. */
-struct ctl_child {
-	pid_t pid;               /* 0: free */
-	int conn;                /* slot of the waiting connection, -1 if none */
-	unsigned serial;
-};
-
 extern struct ctl_conn ctl_conns[CTL_MAX_CONN];
-extern struct ctl_child ctl_children[CTL_MAX_CHILDREN];
-extern pid_t ctl_template_pid;   /* snapshot mode: the child holding the image */
 
 /* Replies: begin reserves `room` bytes of output (0 on failure: the
  * connection is then marked closing), end queues the message. */
@@ -51,37 +39,31 @@ void ctl_reply_error(struct ctl_conn *c, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void ctl_flush(struct ctl_conn *c);
 
-/* Children spawned through the socket. */
-struct ctl_child *ctl_child_add(pid_t pid, struct ctl_conn *c);
-/* Descriptors handed to tmpl_spawn() as the child's stdio: the child's
- * ctlsock_after_spawn() must leave them open (the core installs them as
- * 0, 1, 2 after it, and closes them). */
-extern const int *ctl_lent_stdio;
-struct ctl_child *ctl_child_find(pid_t pid);
-void ctl_unclaimed_clear(void);   /* before each tmpl_spawn() */
-int ctl_children_free(void);
-int ctl_children_live(void);
+/* Children spawned through the socket (entries of base/children.c). */
+void ctl_child_wait(pid_t pid, struct ctl_conn *c);
+int ctl_children_free(void);      /* room left in the list */
+int ctl_children_live(void);      /* spawned and not yet reaped */
 int ctl_conn_index(const struct ctl_conn *c);
 
 /* One complete, framed request (ctl_serve.c). */
 void ctl_handle(struct ctl_conn *c, const struct ctl_msg *m);
 
+extern const struct ctl_core_ops *ctl_ops;   /* from ctlsock_init() */
+
 /* `nuwa stop`: flush every reply, remove the socket, exit the process. */
 void ctl_exit_process(int status) __attribute__((noreturn));
 
-long long ctl_now_ms(void);
 
 /* ctl_listen.c */
 extern int ctl_listen_fd;
 void ctl_forget_child_socket(pid_t pid);          /* a reaped child's leftover file */
 void ctl_listen_if_pending(void);                 /* after ctlsock_after_app_fork() */
 int  ctl_wait_socket(pid_t pid, int timeout_ms);  /* until DIR/PID.sock answers */
-int  ctl_own_fd(int fd);     /* to a high number, registered with fdremap */
-void ctl_drop_fd(int fd);    /* forget + close; ignores -1 */
 
 /* ctlsock.c */
 void ctl_tables_init(void);
-void ctl_forget_all(void);
+void ctl_reserve_take(void);   /* the descriptor kept for a full table */
+void ctl_forget_all(const int *keep);
 void ctl_conn_close(struct ctl_conn *c);
 
 #endif

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "ffcall.h"
-#include "nuwa_int.h"
+#include "base.h"
 
 #define PLAN_MAX 16
 #define ARENA_SIZE 8192

@@ -267,8 +267,8 @@ const char *ctl_type_name(unsigned type)
 	return "unknown";
 }
 
-/* Same order as enum nuwa_state / enum nuwa_mode in core/nuwa_int.h
- * (checked by static assertions in core/ctl_serve.c). */
+/* Same order as enum ctl_state / enum ctl_mode in ctl/ctlsock.h
+ * (checked by static assertions in ctl/ctl_serve.c). */
 const char *ctl_state_name(unsigned state)
 {
 	static const char *const n[] = { "running", "freezing", "template" };

@@ -1,0 +1,84 @@
+/* The one list of the children libnuwa made: its clones, the children
+ * spawned from a template, the snapshot template, and the children of
+ * nuwa_clone() (which belong to the program: their exit is its to wait for).
+ *
+ * Each entry but the program's holds a pidfd (CLONE_PIDFD), libnuwa's own
+ * descriptor: the control thread polls it and reaps through it
+ * (waitid(P_PIDFD)), so while such an entry exists its pid cannot name
+ * another process (an unreaped child keeps its pid) and kill(pid) is safe.
+ * The program's children (pidfd -1) are forgotten once they are gone
+ * (nuwa_children_prune): the program waits for them, and keeping a
+ * descriptor for each would change its descriptor table.
+ * Control thread only (and the forking thread of a plain fork()'s child,
+ * before the control thread exists): no lock. */
+#include <errno.h>
+#include <signal.h>
+
+#include "base.h"
+#include "sys.h"
+
+static struct nuwa_child kids[NUWA_MAX_CHILDREN];
+static int nkids;
+
+struct nuwa_child *nuwa_child_add(pid_t pid, int pidfd, int kind)
+{
+	if (nkids == NUWA_MAX_CHILDREN) {
+		nuwa_warn("more than %d live children: child %d not tracked", NUWA_MAX_CHILDREN,
+		          (int)pid);
+		sys_close(pidfd);
+		return NULL;
+	}
+	struct nuwa_child *c = &kids[nkids++];
+	*c = (struct nuwa_child){ .pid = pid, .pidfd = nuwa_own_fd(nuwa_fd_high(pidfd)),
+	                          .kind = kind, .waiter = -1 };
+	return c;
+}
+
+int nuwa_children_n(void)
+{
+	return nkids;
+}
+
+struct nuwa_child *nuwa_child_at(int i)
+{
+	return i >= 0 && i < nkids ? &kids[i] : NULL;
+}
+
+struct nuwa_child *nuwa_child_find(pid_t pid)
+{
+	for (int i = 0; i < nkids; i++)
+		if (kids[i].pid == pid && pid > 0)
+			return &kids[i];
+	return NULL;
+}
+
+int nuwa_children_count(int kind)
+{
+	int n = 0;
+	for (int i = 0; i < nkids; i++)
+		n += kind < 0 || kids[i].kind == kind;
+	return n;
+}
+
+/* Entries move: the last one takes the place of the removed one. */
+void nuwa_child_remove(struct nuwa_child *c)
+{
+	nuwa_own_fd_drop(c->pidfd);
+	*c = kids[--nkids];
+}
+
+/* The program's children (no pidfd) that it has already waited for.  A
+ * zombie still answers kill(0): it is forgotten once it is reaped. */
+void nuwa_children_prune(void)
+{
+	for (int i = nkids - 1; i >= 0; i--)
+		if (kids[i].pidfd < 0 && kill(kids[i].pid, 0) < 0 && errno == ESRCH)
+			nuwa_child_remove(&kids[i]);
+}
+
+/* In a new process: every entry was the parent's. */
+void nuwa_children_forget(void)
+{
+	while (nkids)
+		nuwa_child_remove(&kids[nkids - 1]);
+}
