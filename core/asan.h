@@ -41,6 +41,15 @@ static inline void nuwa_asan_resumed_frame(void)
 	__asan_unpoison_memory_region(sp - NUWA_ASAN_ABANDONED, NUWA_ASAN_ABANDONED);
 }
 
+/* First thing in a thread libnuwa starts itself (the control thread):
+ * REAL(pthread_create) is glibc's, past ASan's interceptor (which comes
+ * before libnuwa in the lookup order), so ASan never saw the thread start
+ * and never cleared the shadow of its stack, as it does for the threads it
+ * sees.  glibc may hand out a stack from its cache of exited threads'
+ * stacks (after a fork(), every other thread's), with their poison: clear
+ * the part below the caller's frame, still unused (asan.c). */
+void nuwa_asan_own_thread(void);
+
 /* This process is a child made by fork.c, or a descendant of one (asan.c). */
 extern int nuwa_asan_forked;
 static inline void nuwa_asan_child(void) { nuwa_asan_forked = 1; }
@@ -48,6 +57,7 @@ static inline void nuwa_asan_child(void) { nuwa_asan_forked = 1; }
 #define NUWA_NO_ASAN
 static inline void nuwa_asan_resumed_frame(void) {}
 static inline void nuwa_asan_child(void) {}
+static inline void nuwa_asan_own_thread(void) {}
 #endif
 
 #endif
