@@ -36,12 +36,14 @@ test: build real-deps
 # in $(SAN_BUILD), and the suites run there (docs/reliability.md).  The
 # sanitizers write each report to $(SAN_BUILD)/sanitizer-logs/ (meson.build:
 # log_path), so that a report in a clone nobody waits for fails the run too.
-# Not run: the real-program suite and the benchmarks (SAN_EXCLUDE: the
-# Debian programs are not sanitized, and ASan's start-up and shadow memory
-# under unbound, node and the JVM cost more than the rest of the run).
+# Not run (SAN_EXCLUDE): the real-program suite (the Debian programs are not
+# sanitized: ASan preloaded into node, the JVM, ruby would test ASan, not
+# libnuwa, and cost more than the rest of the run), the benchmarks (their
+# smoke runs callgrind: valgrind cannot run an ASan process), the fuzz
+# targets (already ASan+UBSan, built by clang, in `make test`).
 SAN_BUILD ?= build-san
 SAN_DEPS = libasan8 libubsan1
-SAN_EXCLUDE = --no-suite realprogs --no-suite bench
+SAN_EXCLUDE = --no-suite realprogs --no-suite bench --no-suite fuzz
 
 $(SAN_BUILD)/build.ninja:
 	meson setup $(SAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
