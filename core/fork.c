@@ -239,6 +239,7 @@ static void step_locks(const struct fork_req *r) { tls_enter_resumed_child(); }
 static void step_fds(const struct fork_req *r) { fdremap_child_setup(); }
 static void step_stdio(const struct fork_req *r) { if (r->stdio) install_stdio(r->stdio); }
 static void step_ctors(const struct fork_req *r) { hooks_run_constructors(); }
+static void step_parksig(const struct fork_req *r) { parksig_give_back(); }
 static void step_final(const struct fork_req *r) { hooks_run_final_constructors(); }
 static void step_call(const struct fork_req *r) { if (r->child_fn) r->child_fn(r->arg); }
 static void step_registry(const struct fork_req *r)
@@ -268,6 +269,9 @@ static const struct child_step {
 	/* POSIX timers, itimers, alarm (core/timers.c): thread-aimed timers
 	 * need the new tids */
 	{ "timers",             TEMPLATE | BEFORE_GO, step_timers },
+	/* the program's own handler for the park signal, if libnuwa took it
+	 * back for the freeze (core/parksig.c); a template keeps libnuwa's */
+	{ "park signal",        BEFORE_GO, step_parksig },
 	{ "final constructors", RESUMED,  step_final },     /* nuwa_add_final_constructor */
 	{ "--call",             RESUMED,  step_call },      /* nuwa spawn --call */
 	{ "thread registry",    APP_FORK, step_registry },

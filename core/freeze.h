@@ -61,6 +61,14 @@ void park_handler(int sig, siginfo_t *si, void *uc);
 void trigger_handler(int sig, siginfo_t *si, void *uc);
 void park_release_slot(struct park_slot *s, int cmd);
 
+/* parksig.c: the park handler against raw rt_sigaction (Go) */
+extern volatile int nuwa_parksig_taken;
+void parksig_note_installed(void);  /* after signals_install() */
+int  parksig_take(void);            /* a freeze begins: ours back in place; 1 if taken */
+void parksig_give_back(void);       /* the program's handler again */
+void parksig_drain_self(int sig);   /* a released thread: no park signal left queued */
+int  parksig_fallback_kill(pid_t tid); /* it blocks the park signal: park it via SIGCANCEL */
+
 /* fork.c: run by the main thread in its park handler for CMD_FORK */
 int fork_in_forker(struct park_slot *s);  /* 1 in the new child */
 /* fork.c: in a new child, on the forker after the raw fork */

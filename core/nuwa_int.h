@@ -35,6 +35,7 @@ void nuwa_task_comm(pid_t tid, char *out, size_t len);  /* /proc/self/task/TID/c
 /* core/tasksleep.c, from /proc/self/task/TID/{stat,syscall}; no malloc */
 char task_state(pid_t tid);             /* R, S, D, T, …; '?' if gone */
 long task_syscall_asleep(pid_t tid);    /* syscall nr if in interruptible sleep in one, else -1 */
+int  task_blocks_signal(pid_t tid, int sig, char *hex);  /* SigBlk has sig: 1, 0, -1 */
 void syscall_name(long nr, char *out, size_t len);
 
 /* ---- global state ------------------------------------------------------ */
