@@ -39,6 +39,7 @@
 static struct park_slot control_slot;   /* the control thread's own context */
 static void *control_trampoline;        /* its clone stack in the child */
 static struct park_slot *leader_slot;   /* the forker, in the child */
+static pid_t fork_parent;               /* the forking process, for the child */
 
 int nuwa_spawned;
 
@@ -100,6 +101,7 @@ pid_t fork_child(const struct fork_req *req, int *pidfd)
 		child_control_resume(req);   /* we are the control thread of a new child */
 	forker->fork_req = req;
 	forker->fork_pid = 0;
+	fork_parent = (pid_t)sys_getpid();
 	resources_before_fork();   /* resources: timers' clocks, MADV_DOFORK */
 	park_release_slot(forker, CMD_FORK);
 	int c;
@@ -161,7 +163,11 @@ int child_leader_start(struct park_slot *s)
 	/* Read once: the request is on the control thread's stack, which the
 	 * child's control thread reuses as soon as it runs. */
 	int stay = s->fork_req->stay_frozen;
+	int ready_fd = s->fork_req->ready_fd, ready_peer = s->fork_req->ready_peer;
 	pid_t tid = (pid_t)sys_gettid();
+	/* First: a child whose parent dies before releasing it dies too. */
+	if (ready_fd > 0)
+		nuwa_ready_child_arm(ready_peer, fork_parent);
 	/* The TCB still holds the parent's tid: pthread_kill, mutex owners
 	 * and pthread_join read it.  fork() resets the robust list and the
 	 * clear-child-tid address (kernel/fork.c), so register them again;
@@ -241,6 +247,11 @@ static void step_stdio(const struct fork_req *r) { if (r->stdio) install_stdio(r
 static void step_ctors(const struct fork_req *r) { hooks_run_constructors(); }
 static void step_parksig(const struct fork_req *r) { parksig_give_back(); }
 static void step_final(const struct fork_req *r) { hooks_run_final_constructors(); }
+static void step_ready(const struct fork_req *r)
+{
+	if (r->ready_fd > 0)
+		nuwa_ready_child_notify(r->ready_fd);
+}
 static void step_call(const struct fork_req *r) { if (r->child_fn) r->child_fn(r->arg); }
 static void step_registry(const struct fork_req *r)
 {
@@ -273,6 +284,9 @@ static const struct child_step {
 	 * back for the freeze (core/parksig.c); a template keeps libnuwa's */
 	{ "park signal",        BEFORE_GO, step_parksig },
 	{ "final constructors", RESUMED,  step_final },     /* nuwa_add_final_constructor */
+	/* every thread runs, the program's child hooks are done: tell the
+	 * parent (base/child_ready.c), wait until it has told its requester */
+	{ "ready",              RESUMED,  step_ready },
 	{ "--call",             RESUMED,  step_call },      /* nuwa spawn --call */
 	{ "thread registry",    APP_FORK, step_registry },
 	{ "descriptor hints",   APP_FORK, step_hints },

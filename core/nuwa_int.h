@@ -120,7 +120,15 @@ struct fork_req {
 	void *arg;
 	int stay_frozen;              /* snapshot mode: the child is the template */
 	int exit_signal;              /* 0, or SIGCHLD: the program's own child */
+	/* base/child_ready.c: > 0, the child's end of its ready channel (our
+	 * descriptors are never 0-2), ready_peer the parent's: the child is
+	 * killed if the parent dies before it is released, and says when every
+	 * thread runs (child step "ready") */
+	int ready_fd, ready_peer;
 };
+/* control.c: wait until a spawned child is ready (1: c->pid), or reap it
+ * if it died first, or kill it after timeout_ms (-errno, err says how) */
+int control_child_await_ready(struct nuwa_child *c, int timeout_ms, char *err, size_t errlen);
 pid_t fork_child(const struct fork_req *req, int *pidfd);
 void  fork_after_app_fork(void);           /* the program's fork(): its child */
 extern int nuwa_spawned;
