@@ -168,7 +168,8 @@ int  nuwa_child_exits(const struct nuwa_child_exit **out); /* how many, newest f
  * the fork; the child holds sv[1], the parent sv[0] in its entry). */
 int  nuwa_ready_open(int sv[2]);                 /* 0 or -errno */
 void nuwa_ready_child_arm(int peer, pid_t parent); /* child, first: PDEATHSIG */
-void nuwa_ready_child_notify(int fd);            /* child, ready: wait for release */
+void nuwa_ready_child_ready(int fd);   /* child's control thread, before GO: ready, wait release */
+void nuwa_ready_child_go(int fd);      /* child's leader at GO: PDEATHSIG off, say so */
 int  nuwa_ready_wait(int fd, int timeout_ms);    /* parent: 1 ready, 0 died, -ETIMEDOUT */
 void nuwa_child_release(struct nuwa_child *c);   /* parent: told; may outlive us */
 

@@ -176,7 +176,7 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 					 * that installs handlers late) */
 					parksig_take();
 					s->signalled_at = ts_now(CLOCK_MONOTONIC);
-					if (parksig_fallback_kill(s->tid) < 0)
+					if (parksig_fallback_kill(s) < 0)
 						sys_tgkill((pid_t)sys_getpid(), s->tid, nuwa_park_sig);
 				}
 				continue;

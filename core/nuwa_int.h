@@ -36,6 +36,7 @@ void nuwa_task_comm(pid_t tid, char *out, size_t len);  /* /proc/self/task/TID/c
 char task_state(pid_t tid);             /* R, S, D, T, …; '?' if gone */
 long task_syscall_asleep(pid_t tid);    /* syscall nr if in interruptible sleep in one, else -1 */
 int  task_blocks_signal(pid_t tid, int sig, char *hex);  /* SigBlk has sig: 1, 0, -1 */
+int  task_sig_line(pid_t tid, const char *key, int sig, char *hex); /* "\nSigPnd:\t"… */
 void syscall_name(long nr, char *out, size_t len);
 
 /* ---- global state ------------------------------------------------------ */

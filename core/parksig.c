@@ -53,6 +53,7 @@ static int ours_known;
 #define FALLBACK_SIG 32              /* glibc's SIGCANCEL, below */
 static struct nuwa_ksigaction libc_cancel;
 static volatile int fallback_on;
+static void fallback_settle(void);
 /* 1 while libnuwa holds the park signal in place of the program's handler:
  * copied into children, which give it back before their threads run. */
 volatile int nuwa_parksig_taken;
@@ -90,8 +91,13 @@ int parksig_take(void)
 void parksig_give_back(void)
 {
 	if (fallback_on) {
+		fallback_settle();
 		sys_rt_sigaction(FALLBACK_SIG, &libc_cancel, NULL);
 		fallback_on = 0;
+		for (int i = 0; i < nuwa_ft.nslots; i++)
+			nuwa_ft.slots[i].fallback = 0;
+		if (!nuwa_parksig_taken)   /* ours again, without SIGCANCEL in its mask */
+			sys_rt_sigaction(nuwa_park_sig, &ours, NULL);
 	}
 	if (!nuwa_parksig_taken)
 		return;
@@ -110,24 +116,59 @@ void parksig_give_back(void)
  * parked through SIGCANCEL: park_handler takes its place for the freeze and
  * glibc's handler comes back with the program's park handler. */
 
-int parksig_fallback_kill(pid_t tid)
+static uint64_t sigbit(int sig) { return 1ULL << (sig - 1); }
+
+/* While SIGCANCEL is ours, both of our actions block it: a SIGCANCEL
+ * arriving while a thread parks (it may be parking through the park signal
+ * it had just unblocked) must wait, not nest a second park. */
+static void widen(struct nuwa_ksigaction *a) { a->mask |= sigbit(FALLBACK_SIG); }
+
+int parksig_fallback_kill(struct park_slot *s)
 {
 	char blk[17];
-	if (task_blocks_signal(tid, nuwa_park_sig, blk) != 1 ||
-	    task_blocks_signal(tid, FALLBACK_SIG, blk) != 0)
+	if (task_blocks_signal(s->tid, nuwa_park_sig, blk) != 1 ||
+	    task_blocks_signal(s->tid, FALLBACK_SIG, blk) != 0)
 		return -1;
 	if (!fallback_on) {
-		struct nuwa_ksigaction mine = ours;
-		if (!ours_known || sys_rt_sigaction(FALLBACK_SIG, NULL, &libc_cancel) < 0)
+		struct nuwa_ksigaction mine = ours, park;
+		if (!ours_known || sys_rt_sigaction(FALLBACK_SIG, NULL, &libc_cancel) < 0 ||
+		    sys_rt_sigaction(nuwa_park_sig, NULL, &park) < 0 ||
+		    park.handler != (void *)park_handler)
 			return -1;
 		mine.flags |= libc_cancel.flags & SA_ONSTACK;
-		if (sys_rt_sigaction(FALLBACK_SIG, &mine, NULL) < 0)
+		widen(&mine);
+		widen(&park);
+		if (sys_rt_sigaction(nuwa_park_sig, &park, NULL) < 0 ||
+		    sys_rt_sigaction(FALLBACK_SIG, &mine, NULL) < 0)
 			return -1;
 		fallback_on = 1;
 	}
 	nuwa_info("thread %d blocks the park signal %d (SigBlk %s): parking it through "
-	          "signal %d", (int)tid, nuwa_park_sig, blk, FALLBACK_SIG);
-	return (int)sys_tgkill((pid_t)sys_getpid(), tid, FALLBACK_SIG);
+	          "signal %d", (int)s->tid, nuwa_park_sig, blk, FALLBACK_SIG);
+	s->fallback = 1;
+	return (int)sys_tgkill((pid_t)sys_getpid(), s->tid, FALLBACK_SIG);
+}
+
+/* glibc's SIGCANCEL handler must never see one of ours: in this process it
+ * would mark the thread cancelled (nptl sigcancel_handler checks only the
+ * sender's pid and SI_TKILL).  A thread we sent one to and that did not
+ * park (a failed freeze) takes it in our handler, which finds nothing to do;
+ * wait (bounded) until none is pending before glibc's comes back. */
+static void fallback_settle(void)
+{
+	char hex[17];
+	for (int tries = 0; tries < 1000; tries++) {
+		int pending = 0;
+		for (int i = 0; i < nuwa_ft.nslots; i++)
+			if (nuwa_ft.slots[i].fallback && nuwa_ft.slots[i].tid > 0 &&
+			    task_sig_line(nuwa_ft.slots[i].tid, "\nSigPnd:\t", FALLBACK_SIG, hex) == 1)
+				pending = 1;
+		if (!pending)
+			return;
+		struct timespec ms = { 0, 1000000 };
+		sys_nanosleep(&ms, NULL);
+	}
+	nuwa_warn("a SIGCANCEL sent by libnuwa is still pending; glibc's handler is back anyway");
 }
 
 /* A released thread, still in the park handler with the park signal
@@ -135,15 +176,17 @@ int parksig_fallback_kill(pid_t tid)
  * (a repeat sent while it was parking).  The program's handler is about to
  * be back and must never see one of libnuwa's.  The park signal is a
  * real-time signal, queued once per send: loop until none is left. */
-void parksig_drain_self(int sig)
+void parksig_drain_self(const struct park_slot *s)
 {
-	/* sig: what parked us; SIGCANCEL only for a thread that blocks the park
-	 * signal (another thread's SIGCANCEL, say the timer helper's, is not
-	 * ours to take) */
-	if (!nuwa_parksig_taken && sig == nuwa_park_sig)
-		return;
-	uint64_t set = 1ULL << (sig - 1);
 	struct timespec zero = { 0, 0 };
-	while (sys_sigtimedwait(&set, NULL, &zero) == sig)
-		;
+	uint64_t set = sigbit(nuwa_park_sig);
+	if (nuwa_parksig_taken)
+		while (sys_sigtimedwait(&set, NULL, &zero) == nuwa_park_sig)
+			;
+	/* SIGCANCEL only where we sent one: another thread's (the timer
+	 * helper's SIGEV_THREAD_ID signal 32) is not ours to take */
+	set = sigbit(FALLBACK_SIG);
+	if (s->fallback)
+		while (sys_sigtimedwait(&set, NULL, &zero) == FALLBACK_SIG)
+			;
 }

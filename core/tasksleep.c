@@ -103,11 +103,19 @@ long task_syscall_asleep(pid_t tid)
  * 0 if not, -1 if the file cannot be read. */
 int task_blocks_signal(pid_t tid, int sig, char *hex)
 {
+	return task_sig_line(tid, "\nSigBlk:\t", sig, hex);
+}
+
+/* Likewise for any mask line of the status file ("\nSigPnd:\t", …). */
+int task_sig_line(pid_t tid, const char *key, int sig, char *hex)
+{
 	char path[64], buf[4096];
 	task_path(path, tid, "status");
 	long n = read_head(path, buf, sizeof buf);
-	static const char key[] = "\nSigBlk:\t";
-	for (long i = 0; i + (long)sizeof key - 1 + 16 <= n; i++) {
+	long klen = 0;
+	while (key[klen])
+		klen++;
+	for (long i = 0; i + klen + 16 <= n; i++) {
 		long k = 0;
 		while (key[k] && buf[i + k] == key[k])
 			k++;

@@ -692,9 +692,24 @@ Test(e2e, child_dies_in_constructor_before_go)
 	dies_before_ready("ctor");
 }
 
+/* A child is ready once every thread is resumed, just before they are
+ * released: one that crashes after that (in a final constructor, once its
+ * threads run) was made, its pid is printed; its crash is then in the
+ * template's log at warning level and in `nuwa status`. */
 Test(e2e, child_dies_in_final_constructor_after_go)
 {
-	dies_before_ready("final");
+	char p[32];
+	const char *env[] = { "CLI_SCN_DIE=final", NULL };
+	frozen_with(env, p, sizeof p);
+	ct_nuwa(&o, 20000, "spawn", p, NULL);
+	CHECK(o.code == 0, "spawn: exit %d: %s", o.code, o.err);
+	pid_t kid = (pid_t)atol(o.out);
+	CHECK(kid > 0, "no pid: %s", o.out);
+	status_lists_segv(p, kid);
+	/* with --wait, its death is the exit status */
+	ct_nuwa(&o, 20000, "spawn", "--wait", p, NULL);
+	CHECK(o.code == 128 + SIGSEGV, "spawn --wait: exit %d, want %d: %s", o.code,
+	      128 + SIGSEGV, o.err);
 }
 
 /* --call runs after the child is ready: its _exit code is the spawn's. */
@@ -713,9 +728,10 @@ Test(e2e, call_exit_code_with_wait)
 	CHECK(strstr(o.out, want), "status does not list '%s': %s", want, o.out);
 }
 
-/* A thread that crashes right after it resumes races the "ready" message:
- * either the spawn fails naming SIGSEGV, or it succeeds and the crash is
- * then in the template's log and in `nuwa status`.  Never a silent pid. */
+/* A thread that crashes right after it resumes: the child was ready (the
+ * spawn says so, or, should the crash ever come first, fails naming
+ * SIGSEGV); the crash is in the template's log and in `nuwa status`.  Never
+ * a silent pid. */
 Test(e2e, child_thread_crashes_right_after_resume)
 {
 	char p[32];
