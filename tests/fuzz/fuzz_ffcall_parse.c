@@ -2,7 +2,7 @@
  * the CLI on the user's text and by the template on what a client sends.
  *
  * Properties: it returns 0 or -EINVAL; on -EINVAL the reason is one
- * non-empty line (see FUZZ_KNOWN_DEFECTS below); on 0 the name is a C identifier, there are at most
+ * non-empty line; on 0 the name is a C identifier, there are at most
  * FFCALL_MAX_ARGS arguments of known types, every string lies in the arena
  * (NUL-terminated, within what `used` says), and parsing is deterministic. */
 #include <assert.h>
@@ -38,14 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(used <= cap);
 	if (rc) {
 		assert(err[0]);
-#ifdef FUZZ_KNOWN_DEFECTS
-		/* known defect (tests/fuzz/crashes/ffcall_parse-newline-in-error):
-		 * the reason quotes the text as it is, so a newline in the text
-		 * makes it two lines; only that is let through here */
-		assert(!strchr(err, '\n') || strchr(text, '\n'));
-#else
 		assert(!strchr(err, '\n'));
-#endif
 	} else {
 		assert(isalpha((unsigned char)sp.name[0]) || sp.name[0] == '_');
 		for (const char *p = sp.name; *p; p++)
