@@ -35,8 +35,12 @@ struct ctl_core_ops {
 	int    (*freeze)(int timeout_ms, char *err, size_t errlen);
 	/* one child of the template: stdio (3 descriptors, or NULL) become its
 	 * 0, 1, 2; child_fn(arg) runs in it after every thread has resumed.
-	 * The pid, or -errno. */
-	pid_t  (*spawn)(const int *stdio, void (*child_fn)(void *), void *arg);
+	 * Returns once the child is ready (every thread runs; its entry in
+	 * base/children.c then holds a ready_fd, and the child is killed by the
+	 * template's death until nuwa_child_release() says its requester knows
+	 * it) or has died: the pid, or -errno with err filled. */
+	pid_t  (*spawn)(const int *stdio, void (*child_fn)(void *), void *arg,
+	                char *err, size_t errlen);
 	int    (*thaw)(void);    /* template -> running, exactly as before */
 	/* `nuwa stop`: the replies are flushed and the socket removed; end the
 	 * process with this status, without running the program's atexit
