@@ -155,18 +155,14 @@ static void alt_handler(int sig)
 static void *alt_thread(void *a)
 {
 	alt_idx = (int)(intptr_t)a;
-	stack_t ss = { .ss_sp = alt_stack[alt_idx], .ss_size = sizeof alt_stack[alt_idx] }, found;
-	if (sigaltstack(&ss, &found) != 0)
+	stack_t ss = { .ss_sp = alt_stack[alt_idx], .ss_size = sizeof alt_stack[alt_idx] };
+	if (sigaltstack(&ss, NULL) != 0)
 		abort();
 	if (alt_idx == 1)
 		raise(SIG_ALT);   /* the handler blocks until main writes */
 	sem_wait(&alt_go);
 	if (alt_idx == 0)
 		raise(SIG_ALT);
-	/* Give back the alternate stack found at the start: under ASan it is
-	 * ASan's own, which it munmap()s when the thread exits, whatever
-	 * stack the thread has then (ours is in .bss). */
-	sigaltstack(&found, NULL);
 	return a;
 }
 static void alt_setup(mx_case *c)

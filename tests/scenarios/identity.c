@@ -38,7 +38,6 @@ struct thr {
 	volatile int ready;
 	volatile pid_t handler_tid;     /* gettid() seen by the SIGUSR1 handler */
 	volatile uintptr_t handler_sp;  /* an address on the handler's stack */
-	stack_t found_alt;              /* the alternate stack before ours */
 };
 
 static struct thr thr[NWORK + 1];   /* [0] is main */
@@ -144,7 +143,7 @@ static void shape(struct thr *t)
 	pthread_sigmask(SIG_BLOCK, &m, NULL);
 	if (t->idx != 2) {   /* one thread keeps no altstack */
 		stack_t ss = { .ss_sp = malloc(ALTSZ), .ss_size = ALTSZ };
-		if (sigaltstack(&ss, &t->found_alt))
+		if (sigaltstack(&ss, NULL))
 			scn_fail("%s: sigaltstack: %s", name, strerror(errno));
 	}
 	me = t;
@@ -174,11 +173,6 @@ static void *worker(void *arg)
 	if (getpid() != main_tid_now)
 		scn_fail("%s: getpid() %d is not main's tid %d", t->id.name, (int)getpid(),
 			 (int)main_tid_now);
-	/* Give back the alternate stack found at the start: under ASan it is
-	 * ASan's own, which it munmap()s when the thread exits, whatever
-	 * stack the thread has then (ours, from malloc: ASan aborts). */
-	if (t->id.alt.ss_size)
-		sigaltstack(&t->found_alt, NULL);
 	return NULL;
 }
 
