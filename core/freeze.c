@@ -113,6 +113,12 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 		snprintf(err, errlen, "a freeze is already held");
 		return -EBUSY;
 	}
+	/* A resumed child's tasks leave their slots after GO (fork.c); the
+	 * table is rewritten below only once the last one has. */
+	int lv;
+	while ((lv = __atomic_load_n(&nuwa_ft.leaving, __ATOMIC_ACQUIRE)) > 0)
+		nuwa_futex_wait(&nuwa_ft.leaving, lv, NULL);
+	nuwa_ft.go = 0;
 	nuwa_state = NUWA_STATE_FREEZING;
 	__atomic_store_n(&nuwa_freezing, 1, __ATOMIC_SEQ_CST);
 	if (lifecycle_wait_quiet_until(deadline) < 0) {

@@ -49,6 +49,8 @@ struct park_slot {
 
 struct freeze_table {
 	volatile int active;       /* slots valid for the park handler */
+	volatile int go;           /* child: 1 once every task may run (one futex) */
+	volatile int leaving;      /* child: tasks released but not out of their slot */
 	volatile int nslots;
 	struct park_slot slots[NUWA_MAX_THREADS];
 };
