@@ -156,13 +156,54 @@ static void note_resumed(struct park_slot *s, pid_t tid)
 	nuwa_futex_wake(&s->state, 1);
 }
 
+/* The tasks to clone back in a child, shared by the two tasks that clone
+ * them: the leader starts at once, the control thread joins once its own
+ * steps are done.  A thread clone() costs some 20 us on a VM (copy_process:
+ * task, kernel stack, the new task's first run); with two CPUs the calls
+ * run side by side, and the leader's overlap the control thread's steps. */
+static struct {
+	int n;                     /* slots to clone */
+	volatile int next;         /* next of idx[] to take */
+	char *stacks;              /* their trampolines, one mapping */
+	int idx[NUWA_MAX_THREADS];
+} clones;
+static struct tls_state leader_cloner;   /* the leader's state as it clones */
+
+static void clones_plan(void)
+{
+	clones.n = 0;
+	clones.next = 0;
+	for (int i = 0; i < nuwa_ft.nslots; i++) {
+		struct park_slot *s = &nuwa_ft.slots[i];
+		if (s->state == SLOT_PARKED && !s->skip)
+			clones.idx[clones.n++] = i;
+	}
+	clones.stacks = clones.n ? map_stacks((size_t)clones.n) : NULL;
+}
+
+/* Clone slots until none is left; 0, or -errno. */
+static int clones_take(const struct tls_state *cloner)
+{
+	for (;;) {
+		int k = __atomic_fetch_add(&clones.next, 1, __ATOMIC_ACQ_REL);
+		if (k >= clones.n)
+			return 0;
+		struct park_slot *s = &nuwa_ft.slots[clones.idx[k]];
+		s->cloner = cloner;   /* read by the new task: clone() orders it */
+		int r = clones.stacks ? clone_resumed(s, clones.stacks + (size_t)(k + 1) * TRAMPOLINE_STACK)
+		                      : -ENOMEM;
+		if (r < 0)
+			return r;
+	}
+}
+
 /* The forker, first task of the child.  Returns 1 when it must leave its
  * park handler (threads resume), 0 to stay parked (snapshot template). */
 int child_leader_start(struct park_slot *s)
 {
 	/* Read once: the request is on the control thread's stack, which the
 	 * child's control thread reuses as soon as it runs. */
-	int stay = s->fork_req->stay_frozen;
+	int stay = s->fork_req->stay_frozen, pooled = s->fork_req->pooled;
 	pid_t tid = (pid_t)sys_gettid();
 	/* The TCB still holds the parent's tid: pthread_kill, mutex owners
 	 * and pthread_join read it.  fork() resets the robust list and the
@@ -173,6 +214,7 @@ int child_leader_start(struct park_slot *s)
 	tls_restore(&s->tls, NULL);
 	leader_slot = s;
 	nuwa_spawned = 1;
+	leader_cloner = s->tls;   /* fork() kept the forker's state as it was */
 
 	if (stay) {
 		/* A template child: stay parked as the forker of later spawns. */
@@ -181,9 +223,15 @@ int child_leader_start(struct park_slot *s)
 		s->tid = tid;
 		s->cmd = CMD_WAIT;
 	} else {
-		/* Mark ourselves resumed before the control thread exists: it
-		 * clones every slot still PARKED. */
+		/* Resumed before the control thread exists; the others are
+		 * listed to be cloned by the two of us. */
 		note_resumed(s, tid);
+		clones_plan();
+		/* A pooled child prepares at a lower priority (pool_priority()). */
+		struct sched_param p = { 0 };
+		if (pooled && s->tls.sched_policy == SCHED_OTHER &&
+		    sched_setscheduler(0, SCHED_BATCH, &p) == 0)
+			leader_cloner.sched_policy = SCHED_BATCH;
 	}
 	control_trampoline = map_stacks(1);
 	if (!control_trampoline ||
@@ -194,6 +242,15 @@ int child_leader_start(struct park_slot *s)
 	}
 	if (stay)
 		return 0;
+	if (clones_take(&leader_cloner) < 0) {
+		static const char msg[] = "libnuwa: child cannot resume its threads\n";
+		(void)!write(2, msg, sizeof msg - 1);
+		sys_exit_group(127);
+	}
+	if (leader_cloner.sched_policy != s->tls.sched_policy) {
+		struct sched_param p = { 0 };
+		sched_setscheduler(0, s->tls.sched_policy, &p);
+	}
 	wait_go(s);
 	return 1;
 }
@@ -202,7 +259,7 @@ int child_leader_start(struct park_slot *s)
 void child_resumed_thread(struct park_slot *s)
 {
 	pid_t tid = (pid_t)sys_gettid();
-	tls_restore(&s->tls, &control_slot.tls);   /* cloned by the control thread */
+	tls_restore(&s->tls, s->cloner);   /* what the task that cloned us had */
 	note_resumed(s, tid);
 	wait_go(s);
 }
@@ -244,11 +301,15 @@ static void step_memory(const struct fork_req *r) { resources_child_early(); }
 static void step_timers(const struct fork_req *r) { resources_child_before_go(); }
 static void step_control(const struct fork_req *r) { control_child_reinit(); }
 static void step_pool(const struct fork_req *r) { pool_child_forget(r->pooled ? r->pool_fd : -1); }
-/* The template's connections go now; this process's socket is made once
- * its threads run (RESUMED), off their way. */
+/* The template's connections go now, and this process's socket is made
+ * (before its threads run: the program must not see its descriptor table
+ * change under it); a pooled child makes it when it is taken. */
 static void step_ctlsock(const struct fork_req *r)
 {
-	ctlsock_after_spawn_deferred(r->spawn ? r->spawn->stdio : NULL);
+	if (r->pooled)
+		ctlsock_after_spawn_deferred(NULL);
+	else
+		ctlsock_after_spawn(r->spawn ? r->spawn->stdio : NULL);
 }
 static void step_listen(const struct fork_req *r) { ctlsock_listen(); }
 static void step_signals(const struct fork_req *r) { nuwa_signals_block_for_control(); }
@@ -297,10 +358,10 @@ static const struct child_step {
 	{ "stdio",              SPAWN,    step_stdio },     /* the requester's 0, 1, 2 */
 	{ "constructors",       SPAWN,    step_ctors },     /* nuwa_add_constructor */
 	{ "spawn options",      SPAWN,    step_setup },     /* ctl_spawn.setup_fn */
+	{ "control socket",     SPAWN,    step_listen },    /* a pooled child's own */
 	/* POSIX timers, itimers, alarm (core/timers.c): thread-aimed timers
 	 * need the new tids */
 	{ "timers",             TEMPLATE | BEFORE_GO, step_timers },
-	{ "control socket",     RESUMED,  step_listen },    /* this process's own */
 	{ "final constructors", RESUMED,  step_final },     /* nuwa_add_final_constructor */
 	{ "--call",             RESUMED,  step_call },      /* nuwa spawn --call */
 	{ "thread registry",    APP_FORK, step_registry },
@@ -321,42 +382,28 @@ void fork_after_app_fork(void)
 	child_steps_run(APP_FORK, NULL);
 }
 
-/* Clone every parked thread but the leader, which already runs, and wait
- * until every task has done its fixups (state RESUMED): no thread runs the
- * program yet.  Returns how many were cloned. */
+/* Clone, with the leader, every parked thread but the leader, which already
+ * runs, and wait until every task has done its fixups (state RESUMED): no
+ * thread runs the program yet.  Returns how many were cloned. */
 static int resume_clone(void)
 {
-	int n = nuwa_ft.nslots, want = 0;
-	for (int i = 0; i < n; i++) {
-		struct park_slot *s = &nuwa_ft.slots[i];
-		if (s->state == SLOT_PARKED && !s->skip)
-			want++;
+	int r = clones_take(&control_slot.tls);
+	if (r < 0) {
+		nuwa_err("child: cannot resume its threads: %s", strerror(-r));
+		sys_exit_group(127);
 	}
-	char *stacks = want ? map_stacks((size_t)want) : NULL;
-	int k = 0;
-	for (int i = 0; i < n; i++) {
-		struct park_slot *s = &nuwa_ft.slots[i];
-		if (s->state != SLOT_PARKED || s->skip)
-			continue;
-		int r = stacks ? clone_resumed(s, stacks + (size_t)(++k) * TRAMPOLINE_STACK) : -ENOMEM;
-		if (r < 0) {
-			nuwa_err("child: cannot resume thread %d: %s", s->tid, strerror(-r));
-			sys_exit_group(127);
-		}
-	}
-	for (int i = 0; i < n; i++) {
-		struct park_slot *s = &nuwa_ft.slots[i];
+	for (int k = 0; k < clones.n; k++) {
+		struct park_slot *s = &nuwa_ft.slots[clones.idx[k]];
 		int st;
-		if ((s->skip && s->state == SLOT_PARKED))
-			continue;
 		while ((st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)) == SLOT_PARKED)
 			nuwa_futex_wait(&s->state, st, NULL);
 	}
 	/* The clone trampolines are left by now: every task jumped off its
 	 * stack before reporting RESUMED. */
-	if (stacks)
-		munmap(stacks, (size_t)want * TRAMPOLINE_STACK);
-	return want;
+	if (clones.stacks)
+		munmap(clones.stacks, (size_t)clones.n * TRAMPOLINE_STACK);
+	clones.stacks = NULL;
+	return clones.n;
 }
 
 /* Release them all at once, so no resumed thread sees another one with a
@@ -407,7 +454,7 @@ static void child_control_resume(const struct fork_req *req)
 	}
 	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
 	child_steps_run(EARLY, req);
-	tls_restore(&control_slot.tls, &leader_slot->tls);  /* cloned by the leader */
+	tls_restore(&control_slot.tls, &leader_cloner);  /* cloned by the leader */
 	control_slot.new_tid = tid;
 	nuwa_self.tid = tid;
 	/* Our own eventfd first, then open the trigger: a trigger that hits

@@ -135,13 +135,19 @@ int pool_set(int n, char *err, size_t errlen)
 		snprintf(err, errlen, "the pool holds 0 to %d children", CTL_MAX_POOL);
 		return -EINVAL;
 	}
+	if (n != want)
+		nuwa_info("pool: keeping %d children ready", n);
 	want = n;
 	while (npool > want)
 		entry_drop(npool - 1, 1);
 	if (npool < want)
 		schedule(0);
-	nuwa_info("pool: keeping %d children ready", want);
-	return 0;
+	int ready = 0;
+	for (int i = 0; i < npool; i++) {
+		poll_ready(&pool[i]);
+		ready += pool[i].ready;
+	}
+	return ready;
 }
 
 void pool_end(void)

@@ -10,7 +10,7 @@
 #define POOL_CORE_MEM 4   /* ranges the core adds to a take (timers) */
 
 /* template side, control thread */
-int    pool_set(int n, char *err, size_t errlen); /* keep n ready; 0 or -errno */
+int    pool_set(int n, char *err, size_t errlen); /* keep n; how many are ready, or -errno */
 void   pool_end(void);                 /* thaw, stop: the pooled children die */
 pid_t  pool_take(const struct ctl_spawn *sp); /* released child, or -EAGAIN */
 int    pool_timeout_ms(void);          /* for the control loop's poll; -1: none */

@@ -181,8 +181,12 @@ NUWA_EXPORT int nuwa_pool(pid_t template_pid, int n)
 			r = -EPROTO;
 		} else if (sz > 0) {
 			int32_t e = 0;
-			if (m.type == CTL_REP_OK)
+			uint32_t ready = 0;
+			if (m.type == CTL_REP_OK) {
+				ctl_get_u32(&m, CTL_F_POOL, &ready);
+				r = (int)ready;
 				break;
+			}
 			if (m.type != CTL_REP_ERROR || ctl_get_i32(&m, CTL_F_ERRNO, &e) < 0 || e <= 0)
 				e = EPROTO;
 			r = -e;

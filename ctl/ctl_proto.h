@@ -52,7 +52,7 @@ enum ctl_type {
 	CTL_REQ_THAW = 5,    /* -> OK */
 	CTL_REQ_STOP = 6,    /* -> OK {CHILDREN}, then the template exits */
 	CTL_REQ_SIGNAL = 7,  /* {PID, SIGNAL}: to a child this connection waits for -> OK */
-	CTL_REQ_POOL = 32,   /* {COUNT}: a template keeps COUNT children ready -> OK {COUNT} */
+	CTL_REQ_POOL = 32,   /* {COUNT}: a template keeps COUNT children ready -> OK {COUNT, POOL = ready now} */
 	/* replies */
 	CTL_REP_OK = 0x100,
 	CTL_REP_ERROR = 0x101,   /* {ERRNO, MESSAGE, [REDIRECT_PID], [VERSION]} */
@@ -79,7 +79,7 @@ enum ctl_tag {
 	CTL_F_STDIO = 16,       /* u32, descriptors attached (0 or 3) */
 	CTL_F_CHILDREN = 17,    /* u32 */
 	CTL_F_REDIRECT_PID = 18,/* i32, ask this process instead */
-	CTL_F_POOL = 40,        /* u32, FREEZE: children to keep ready in the pool */
+	CTL_F_POOL = 40,        /* u32, FREEZE: children to keep in the pool; POOL reply: ready now */
 };
 
 /* Encoder over caller-provided memory.  Errors are sticky: check ctl_end(). */

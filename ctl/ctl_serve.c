@@ -178,6 +178,7 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 			ctl_reply_error(c, -r, "freeze --pool: %s", err[0] ? err : strerror(-r));
 			return;
 		}
+		r = r < 0 ? r : 0;
 		break;
 	}
 	if (r < 0) {
@@ -354,6 +355,7 @@ static void do_pool(struct ctl_conn *c, const struct ctl_msg *m)
 	struct ctl_buf b;
 	if (ctl_reply_begin(c, &b, CTL_REP_OK, 32) == 0) {
 		ctl_put_u32(&b, CTL_F_COUNT, n);
+		ctl_put_u32(&b, CTL_F_POOL, (uint32_t)r);   /* ready now */
 		ctl_reply_end(c, &b);
 	}
 }

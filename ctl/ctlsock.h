@@ -75,8 +75,8 @@ struct ctl_core_ops {
 	 * it needs, like snprintf (buf may be NULL when len is 0); json=1: one
 	 * JSON object */
 	size_t (*status)(char *buf, size_t len, int json);
-	/* template: keep n children forked ahead of time (0: no pool); 0 or
-	 * -errno.  NULL when the core has no pool. */
+	/* template: keep n children forked ahead of time (0: no pool); how
+	 * many are ready now, or -errno.  NULL when the core has no pool. */
 	int    (*pool)(int n, char *err, size_t errlen);
 };
 
@@ -89,9 +89,8 @@ void ctlsock_child_exited(const struct nuwa_child *c, int wstatus); /* reaped */
  * socket were the parent's; make this process's own.  keep: descriptors
  * received for the child's stdio that must stay open (NULL: none). */
 void ctlsock_after_spawn(const int *keep);
-/* The same for a child whose socket is made later, by ctlsock_listen(), off
- * the path to its threads running (a pooled child has none while it waits
- * in the pool). */
+/* The same for a child whose socket is made later, by ctlsock_listen() (a
+ * pooled child has none while it waits in the pool). */
 void ctlsock_after_spawn_deferred(const int *keep);
 void ctlsock_listen(void);
 

@@ -79,8 +79,10 @@ pid_t nuwa_spawn(pid_t template_pid, int flags);
  * (0..64; 0: none) forked ahead of time and resumed up to the release gate,
  * so that a spawn only has to release one, as `nuwa pool PID N` does (also
  * `nuwa freeze --pool N`, NUWA_POOL=N).  A spawn from the pool behaves
- * exactly like one without.  0, or -ESRCH, -EINVAL (not a template, or n
- * out of range), -EACCES, -ETIMEDOUT as for nuwa_spawn(). */
+ * exactly like one without.  Returns how many pooled children are ready at
+ * the time of the answer (0..n: call again with the same n to wait for
+ * them), or -ESRCH, -EINVAL (not a template, or n out of range), -EACCES,
+ * -ETIMEDOUT as for nuwa_spawn(). */
 int nuwa_pool(pid_t template_pid, int n);
 
 /* 1 in a process that is a template (frozen, serving spawns), else 0.
