@@ -40,6 +40,9 @@
 static struct park_slot control_slot;   /* the control thread's own context */
 static void *control_trampoline;        /* its clone stack in the child */
 static struct park_slot *leader_slot;   /* the forker, in the child */
+static pid_t fork_parent;               /* the forking process, for the child */
+static int leader_ready_fd;             /* child: the ready channel (0: none) */
+static volatile int leader_went;        /* child: the leader has answered the release */
 
 int nuwa_spawned;
 
@@ -101,6 +104,7 @@ pid_t fork_child(const struct fork_req *req, int *pidfd)
 		child_control_resume(req);   /* we are the control thread of a new child */
 	forker->fork_req = req;
 	forker->fork_pid = 0;
+	fork_parent = (pid_t)sys_getpid();
 	resources_before_fork();   /* resources: timers' clocks, MADV_DOFORK */
 	park_release_slot(forker, CMD_FORK);
 	int c;
@@ -139,6 +143,15 @@ static void wait_go(struct park_slot *s)
 {
 	while (!__atomic_load_n(&nuwa_ft.go, __ATOMIC_ACQUIRE))
 		nuwa_futex_wait(&nuwa_ft.go, 0, NULL);
+	/* The leader carries the parent-death signal (base/child_ready.c);
+	 * released, it may outlive the parent: off before the program runs.
+	 * The control thread closes the channel only after that (step
+	 * "ready channel" waits for leader_went). */
+	if (s == leader_slot && leader_ready_fd > 0) {
+		nuwa_ready_child_go(leader_ready_fd);
+		__atomic_store_n(&leader_went, 1, __ATOMIC_RELEASE);
+		nuwa_futex_wake(&leader_went, 1);
+	}
 	__atomic_store_n(&s->state, SLOT_LISTED, __ATOMIC_RELEASE);
 	if (__atomic_sub_fetch(&nuwa_ft.leaving, 1, __ATOMIC_ACQ_REL) == 0)
 		nuwa_futex_wake(&nuwa_ft.leaving, 1);
@@ -205,7 +218,13 @@ int child_leader_start(struct park_slot *s)
 	/* Read once: the request is on the control thread's stack, which the
 	 * child's control thread reuses as soon as it runs. */
 	int stay = s->fork_req->stay_frozen, pooled = s->fork_req->pooled;
+	int ready_fd = s->fork_req->ready_fd, ready_peer = s->fork_req->ready_peer;
 	pid_t tid = (pid_t)sys_gettid();
+	/* First: a child whose parent dies before releasing it dies too. */
+	leader_ready_fd = ready_fd;
+	leader_went = 0;   /* this process's own answer, not its parent's */
+	if (ready_fd > 0)
+		nuwa_ready_child_arm(ready_peer, fork_parent);
 	/* The TCB still holds the parent's tid: pthread_kill, mutex owners
 	 * and pthread_join read it.  fork() resets the robust list and the
 	 * clear-child-tid address (kernel/fork.c), so register them again;
@@ -302,7 +321,12 @@ static const struct ctl_spawn *child_spawn;
 static void step_memory(const struct fork_req *r) { resources_child_early(); }
 static void step_timers(const struct fork_req *r) { resources_child_before_go(); }
 static void step_control(const struct fork_req *r) { control_child_reinit(); }
-static void step_pool(const struct fork_req *r) { pool_child_forget(r->pooled ? r->pool_fd : -1); }
+static void step_pool(const struct fork_req *r)
+{
+	pool_child_forget(r->pooled ? r->pool_fd : -1);
+	if (r->pooled)
+		nuwa_own_fd_drop(r->pool_peer);   /* the template's end, copied by the fork */
+}
 /* The template's connections go now, and this process's socket is made
  * (before its threads run: the program must not see its descriptor table
  * change under it); a pooled child makes it when it is taken. */
@@ -328,7 +352,23 @@ static void step_setup(const struct fork_req *r)
 	if (child_spawn && child_spawn->setup_fn)
 		child_spawn->setup_fn(child_spawn->arg);
 }
+static void step_parksig(const struct fork_req *r) { parksig_give_back(); }
 static void step_final(const struct fork_req *r) { hooks_run_final_constructors(); }
+static void step_ready(const struct fork_req *r)
+{
+	if (r->ready_fd > 0)
+		nuwa_ready_child_ready(r->ready_fd);
+}
+static void step_released(const struct fork_req *r)
+{
+	/* once the leader has answered the release (wait_go): done with it */
+	if (r->ready_fd <= 0)
+		return;
+	while (!__atomic_load_n(&leader_went, __ATOMIC_ACQUIRE))
+		nuwa_futex_wait(&leader_went, 0, NULL);
+	nuwa_own_fd_drop(r->ready_fd);
+	leader_ready_fd = 0;
+}
 static void step_call(const struct fork_req *r)
 {
 	if (child_spawn && child_spawn->child_fn)
@@ -364,6 +404,14 @@ static const struct child_step {
 	/* POSIX timers, itimers, alarm (core/timers.c): thread-aimed timers
 	 * need the new tids */
 	{ "timers",             TEMPLATE | BEFORE_GO, step_timers },
+	/* the program's own handler for the park signal, if libnuwa took it
+	 * back for the freeze (core/parksig.c); a template keeps libnuwa's */
+	{ "park signal",        BEFORE_GO, step_parksig },
+	/* every thread resumed, none released yet: tell the parent and wait
+	 * until it has told its requester (base/child_ready.c); nothing the
+	 * program does after GO can be mistaken for a child not yet made */
+	{ "ready",              BEFORE_GO, step_ready },
+	{ "ready channel",      RESUMED,  step_released },
 	{ "final constructors", RESUMED,  step_final },     /* nuwa_add_final_constructor */
 	{ "--call",             RESUMED,  step_call },      /* nuwa spawn --call */
 	{ "thread registry",    APP_FORK, step_registry },
@@ -491,8 +539,6 @@ static void child_control_resume(const struct fork_req *req)
 	child_steps_run(BEFORE_GO, req);
 	resume_go();
 	struct timespec t5 = ts_now(CLOCK_MONOTONIC);
-	if (req->pooled)
-		pool_child_released(req->pool_fd);
 	nuwa_info("resumed %d threads in child %ld%s", want + 1, (long)sys_getpid(),
 	          req->pooled ? " (from the pool)" : "");
 	nuwa_debug("child timing (us): own state %ld, before resume %ld, threads cloned %ld, "

@@ -4,24 +4,28 @@
  * A pooled child has done every step of the resume but one: descriptors
  * rebuilt, lock owners switched, every thread cloned back at its own thread
  * pointer with its new tid — and none released.  Its control thread then
- * blocks on a SOCK_SEQPACKET socketpair shared with the template only; the
- * program runs nothing there (no timer is armed yet, no descriptor read or
- * written, no control socket made).  A spawn takes one: the template sends
- * what is particular to this spawn, the child applies it (fork.c, phase
- * SPAWN), lets its threads go and says so.
+ * blocks on a SOCK_SEQPACKET socketpair shared with the template only (the
+ * pool channel); the program runs nothing there (no timer is armed yet, no
+ * descriptor read or written, no control socket made).  A spawn takes one:
+ * the template sends what is particular to this spawn, the child applies it
+ * (fork.c, phase SPAWN) and from there on is a spawned child like any other,
+ * on its ready channel (base/child_ready.c): ready, released once its pid
+ * has reached the requester, then GO.
  *
  *   template                          pooled child (control thread)
  *   --------                          -----------------------------
- *   socketpair, fork_child(pooled) -> steps EARLY .. RESUMING, threads cloned
- *                                 <-  'R' (ready)          then recvmsg() blocks
+ *   2 socketpairs, fork_child(pooled)  -> EARLY .. RESUMING, threads cloned
+ *                             pool <-  'R'          then recvmsg() blocks
  *   spawn request: take one
- *   TAKE {ranges, fns} + SCM_RIGHTS -> copy the ranges in place, stdio,
- *        [the range bytes, scattered]   constructors, setup_fn, timers, GO
- *                                 <-  'G' (every thread runs)
- *   reply to the requester            final constructors, --call, control loop
+ *   TAKE {ranges, fns} + SCM_RIGHTS -> copy the ranges in place; SPAWN:
+ *        [the range bytes, scattered]   stdio, constructors, setup_fn,
+ *   (pool channel closed)               control socket; BEFORE_GO: timers
+ *                            ready <-  'R' (ready), waits for its release
+ *   SPAWNED {pid} sent, release  ->   GO; final constructors, --call
  *
- * The messages keep their boundaries (SOCK_SEQPACKET), and a closed template
- * end reads as 0 bytes: a pooled child whose template is gone exits.
+ * The messages keep their boundaries (SOCK_SEQPACKET).  A pooled child's
+ * leader carries PR_SET_PDEATHSIG until GO (child_ready.c), so one whose
+ * template dies goes with it; a closed pool channel (0 bytes) ends it too.
  * The template refills in the background: one fork per control-loop turn,
  * so requests already queued are served first, after REFILL_DELAY_MS unless
  * the pool is empty.  A pooled child is an entry of base/children.c of kind
@@ -43,9 +47,8 @@
 
 #define REFILL_DELAY_MS 30
 #define TAKE_MAGIC 0x4e55504cu         /* "NUPL" */
-#define TAKE_WAIT_MS 30000             /* a taken child that never says GO */
+#define TAKE_WAIT_MS 10000             /* a taken child that never gets ready */
 #define MSG_READY 'R'
-#define MSG_GO 'G'
 
 /* The take message's fixed part; the range bytes follow as a second
  * message, received straight into place. */
@@ -99,26 +102,36 @@ static void poll_ready(struct pool_entry *e)
 		e->ready = 1;
 }
 
+/* A pooled child has two channels: the pool's (its spawn comes there) and
+ * the ready channel every spawned child has (base/child_ready.c: it says
+ * when it is ready, waits for its release, and dies with the template
+ * until then). */
 static int fill_one(void)
 {
-	int sv[2];
+	int sv[2], rv[2];
 	long r = sys_socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
 	if (r < 0)
 		return (int)r;
 	int tfd = nuwa_own_fd(nuwa_fd_high(sv[0]));
 	int cfd = nuwa_own_fd(nuwa_fd_high(sv[1]));
-	const struct fork_req req = { .pool_fd = cfd, .pooled = 1 };
+	if ((r = nuwa_ready_open(rv)) < 0) {
+		nuwa_own_fd_drop(tfd);
+		nuwa_own_fd_drop(cfd);
+		return (int)r;
+	}
+	const struct fork_req req = { .pooled = 1, .pool_fd = cfd, .pool_peer = tfd,
+	                              .ready_fd = rv[1], .ready_peer = rv[0] };
 	int pidfd = -1;
 	pid_t pid = fork_child(&req, &pidfd);
 	nuwa_own_fd_drop(cfd);
-	if (pid < 0) {
-		nuwa_own_fd_drop(tfd);
-		return pid;
+	nuwa_own_fd_drop(rv[1]);
+	struct nuwa_child *c = pid > 0 ? nuwa_child_add(pid, pidfd, NUWA_CHILD_POOL) : NULL;
+	if (!c) {
+		nuwa_own_fd_drop(tfd);    /* a child past the table reads EOF and exits */
+		nuwa_own_fd_drop(rv[0]);
+		return pid < 0 ? pid : -EAGAIN;
 	}
-	if (!nuwa_child_add(pid, pidfd, NUWA_CHILD_POOL)) {
-		nuwa_own_fd_drop(tfd);   /* it reads EOF and exits */
-		return -EAGAIN;
-	}
+	c->ready_fd = rv[0];
 	pool[npool++] = (struct pool_entry){ .pid = pid, .fd = tfd };
 	refilled++;
 	nuwa_debug("pool: child %d forked (%d of %d)", pid, npool, want);
@@ -194,28 +207,6 @@ void pool_child_exited(pid_t pid)
 		}
 }
 
-/* Wait for one byte on fd; 1 on MSG_GO, 0 if the child is gone or stuck. */
-static int wait_go(int fd)
-{
-	long long deadline = nuwa_now_ms() + TAKE_WAIT_MS;
-	for (;;) {
-		char b;
-		long n = sys_recvfrom(fd, &b, 1, 0 | MSG_DONTWAIT);
-		if (n == 1) {
-			if (b == MSG_GO)
-				return 1;
-			continue;   /* the MSG_READY it sent earlier */
-		}
-		if (n == 0 || (n < 0 && n != -EAGAIN && n != -EINTR))
-			return 0;
-		long long left = deadline - nuwa_now_ms();
-		if (left <= 0)
-			return 0;
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		sys_ppoll(&p, 1, NUWA_MS_TS((int)(left > 1000 ? 1000 : left)));
-	}
-}
-
 static int send_take(int fd, const struct ctl_spawn *sp)
 {
 	struct take_msg m = { .magic = TAKE_MAGIC, .nstdio = sp->stdio ? 3 : 0,
@@ -271,19 +262,28 @@ pid_t pool_take(const struct ctl_spawn *sp)
 				break;
 			}
 		}
-		struct pool_entry e = pool[pick];
-		int ok = send_take(e.fd, sp) == 0 && wait_go(e.fd);
-		/* A child taken or lost: the pool refills, at once if empty. */
-		entry_drop(pick, !ok);
+		pid_t pid = pool[pick].pid;
+		int sent = send_take(pool[pick].fd, sp);
+		/* Taken or lost: out of the pool (its channel closes; what was
+		 * sent is read first), which refills, at once if now empty. */
+		entry_drop(pick, sent < 0);
 		schedule(npool ? REFILL_DELAY_MS : 0);
-		if (ok) {
-			struct nuwa_child *c = nuwa_child_find(e.pid);
-			if (c)
-				c->kind = NUWA_CHILD_SPAWN;
-			taken++;
-			return e.pid;
+		struct nuwa_child *c = nuwa_child_find(pid);
+		if (sent < 0 || !c) {
+			nuwa_warn("pool: child %d could not be given its spawn; trying the next", pid);
+			continue;
 		}
-		nuwa_warn("pool: child %d did not take its spawn; trying the next", e.pid);
+		/* A spawned child from here on, answered like any other: once it
+		 * is ready (every thread resumed, this spawn applied, none
+		 * released), and released once its pid is sent. */
+		c->kind = NUWA_CHILD_SPAWN;
+		char err[256];
+		if (control_child_await_ready(c, TAKE_WAIT_MS, err, sizeof err) < 0) {
+			nuwa_warn("pool: %s; trying the next", err);
+			continue;
+		}
+		taken++;
+		return pid;
 	}
 	return -EAGAIN;
 }
@@ -383,6 +383,7 @@ const struct ctl_spawn *pool_child_wait(int fd)
 			sys_exit_group(127);
 		}
 	}
+	nuwa_own_fd_drop(fd);   /* taken: the pool is done with us */
 	child_spawn = (struct ctl_spawn){
 		.stdio = m.nstdio ? child_stdio : NULL,
 		.setup_fn = (void (*)(void *))(uintptr_t)m.setup_fn,
@@ -392,9 +393,3 @@ const struct ctl_spawn *pool_child_wait(int fd)
 	return &child_spawn;
 }
 
-void pool_child_released(int fd)
-{
-	char b = MSG_GO;
-	sys_sendto(fd, &b, 1, MSG_NOSIGNAL);
-	nuwa_own_fd_drop(fd);
-}

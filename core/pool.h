@@ -12,7 +12,9 @@
 /* template side, control thread */
 int    pool_set(int n, char *err, size_t errlen); /* keep n; how many are ready, or -errno */
 void   pool_end(void);                 /* thaw, stop: the pooled children die */
-pid_t  pool_take(const struct ctl_spawn *sp); /* released child, or -EAGAIN */
+/* a child of the pool given sp and ready (control_child_await_ready): its
+ * pid, or -EAGAIN when the pool has none */
+pid_t  pool_take(const struct ctl_spawn *sp);
 int    pool_timeout_ms(void);          /* for the control loop's poll; -1: none */
 void   pool_tick(void);                /* refill when due: at most one fork */
 void   pool_child_exited(pid_t pid);   /* reaped: replaced */
@@ -20,8 +22,8 @@ size_t pool_describe(char *buf, size_t len, int json);
 
 /* child side */
 void   pool_child_forget(int keep);    /* every new child: the template's ends */
-/* a pooled child, every thread cloned: wait until taken; what to apply */
+/* a pooled child, every thread cloned: wait until taken (then the channel
+ * is closed); what to apply */
 const struct ctl_spawn *pool_child_wait(int fd);
-void   pool_child_released(int fd);    /* every thread runs: tell the template */
 
 #endif

@@ -123,20 +123,47 @@ int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 	return 0;
 }
 
-/* One child: from the pool when it has one (core/pool.c), else forked now.
- * Either way the same steps run in it, in the same order (fork.c). */
-static pid_t tmpl_spawn(const struct ctl_spawn *sp)
+/* How long a spawned child may take from its fork to "every thread runs"
+ * (its nuwa_add_constructor hooks included) before the spawn gives up. */
+#define SPAWN_READY_MS 10000
+
+/* One child of the template, answered once it is ready: every thread
+ * resumed, its child hooks run, none released (base/child_ready.c).  It
+ * stays killable by the template's death until the control socket has told
+ * the requester its pid (nuwa_child_release).  From the pool when it has
+ * one (core/pool.c), else forked now: either way the same steps run in it,
+ * in the same order (fork.c). */
+static pid_t tmpl_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 {
 	if (nuwa_state != NUWA_STATE_TEMPLATE)
 		return -EINVAL;
 	pid_t pid = pool_take(sp);
 	if (pid > 0)
 		return pid;
-	const struct fork_req req = { .spawn = sp };
+	int sv[2];
+	int r = nuwa_ready_open(sv);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot make the child's ready channel (errno %d)", -r);
+		return r;
+	}
+	const struct fork_req req = { .spawn = sp, .ready_fd = sv[1], .ready_peer = sv[0] };
 	int fd = -1;
 	pid = fork_child(&req, &fd);
-	if (pid > 0)
-		nuwa_child_add(pid, fd, NUWA_CHILD_SPAWN);
+	nuwa_own_fd_drop(sv[1]);
+	struct nuwa_child *c = pid > 0 ? nuwa_child_add(pid, fd, NUWA_CHILD_SPAWN) : NULL;
+	if (!c) {
+		nuwa_own_fd_drop(sv[0]);   /* a child past the table: it dies on EOF */
+		if (pid < 0)
+			snprintf(err, errlen, "fork failed (errno %d)", -pid);
+		else
+			snprintf(err, errlen, "too many children");
+		return pid < 0 ? pid : -EAGAIN;
+	}
+	c->ready_fd = sv[0];
+	if ((r = control_child_await_ready(c, SPAWN_READY_MS, err, errlen)) < 0) {
+		nuwa_warn("spawn: %s", err);
+		return r;
+	}
 	return pid;
 }
 

@@ -60,8 +60,12 @@ struct ctl_core_ops {
 	/* running -> template: every thread frozen and kept parked */
 	int    (*freeze)(int timeout_ms, char *err, size_t errlen);
 	/* one child of the template (from its pool if it has one), with what
-	 * sp says.  The pid, or -errno. */
-	pid_t  (*spawn)(const struct ctl_spawn *sp);
+	 * sp says.  Returns once the child is ready (every thread resumed, none
+	 * released; its entry in base/children.c then holds a ready_fd, and the
+	 * child is killed by the template's death until nuwa_child_release()
+	 * says its requester knows it) or has died: the pid, or -errno with err
+	 * filled. */
+	pid_t  (*spawn)(const struct ctl_spawn *sp, char *err, size_t errlen);
 	int    (*thaw)(void);    /* template -> running, exactly as before */
 	/* `nuwa stop`: the replies are flushed and the socket removed; end the
 	 * process with this status, without running the program's atexit
