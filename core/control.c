@@ -96,6 +96,13 @@ static int kid_reap(struct nuwa_child *c, int flags, int *status)
 		return 0;
 	*status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
 	                                   : (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+	if (c->kind == NUWA_CHILD_POOL) {
+		/* never reported: it was not spawned; the pool replaces it (and
+		 * says so) unless it ended it itself */
+		pool_child_exited(c->pid);
+		nuwa_child_remove(c);
+		return 1;
+	}
 	char how[96];
 	describe_exit(*status, how, sizeof how);
 	/* A child killed by a signal is worth a line at the default level:
@@ -104,12 +111,6 @@ static int kid_reap(struct nuwa_child *c, int flags, int *status)
 		nuwa_warn("child %d %s", c->pid, how);
 	else
 		nuwa_debug("child %d %s", c->pid, how);
-	if (c->kind == NUWA_CHILD_POOL) {
-		/* never reported: it was not spawned; the pool replaces it */
-		pool_child_exited(c->pid);
-		nuwa_child_remove(c);
-		return 1;
-	}
 	ctlsock_child_exited(c, *status);
 	nuwa_child_exited(c, *status);
 	return 1;
