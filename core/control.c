@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "asan.h"
 #include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
@@ -271,6 +272,7 @@ void control_api_thawed(void)
 
 static void *control_main(void *arg)
 {
+	nuwa_asan_own_thread();
 	prctl(PR_SET_NAME, "nuwa-control");
 	control_tid = (pid_t)sys_gettid();
 	nuwa_signals_block_for_control();

@@ -29,6 +29,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "asan.h"
 #include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
@@ -50,7 +51,8 @@ static const unsigned long resume_flags =
 	CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
 	CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
 
-static int resume_entry(void *arg)
+/* The new task's first code, on the temporary clone stack (asan.h). */
+NUWA_NO_ASAN static int resume_entry(void *arg)
 {
 	struct park_slot *s = arg;
 	ctx_jump(&s->ctx, (intptr_t)s);
@@ -100,8 +102,11 @@ pid_t fork_child(const struct fork_req *req, int *pidfd)
 	control_slot.tid = (pid_t)sys_gettid();
 	control_slot.tcb = nuwa_thread_pointer();
 	tls_save(&control_slot.tls);
-	if (ctx_save(&control_slot.ctx) != 0)
-		child_control_resume(req);   /* we are the control thread of a new child */
+	if (ctx_save(&control_slot.ctx) != 0) {
+		/* we are the control thread of a new child */
+		nuwa_asan_resumed_frame();
+		child_control_resume(req);
+	}
 	forker->fork_req = req;
 	forker->fork_pid = 0;
 	fork_parent = (pid_t)sys_getpid();
@@ -225,6 +230,7 @@ int child_leader_start(struct park_slot *s)
 	leader_went = 0;   /* this process's own answer, not its parent's */
 	if (ready_fd > 0)
 		nuwa_ready_child_arm(ready_peer, fork_parent);
+	nuwa_asan_child();
 	/* The TCB still holds the parent's tid: pthread_kill, mutex owners
 	 * and pthread_join read it.  fork() resets the robust list and the
 	 * clear-child-tid address (kernel/fork.c), so register them again;
