@@ -33,6 +33,12 @@ void nuwa_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
 #define nuwa_info(...)  nuwa_log(NUWA_LOG_INFO, __VA_ARGS__)
 #define nuwa_debug(...) nuwa_log(NUWA_LOG_DEBUG, __VA_ARGS__)
 
+/* ---- error texts without locks (errname.c) --------------------------------- */
+/* For everything that may run while the program is frozen: strerror() takes
+ * the locale's lock (and mallocs for unknown numbers).  e or -e. */
+const char *nuwa_strerror(int e);   /* "Too many open files" */
+const char *nuwa_errname(int e);    /* "EMFILE" */
+
 /* ---- futexes and a tiny lock for libnuwa's own data (lock.c) ---------------- */
 typedef struct { int v; } nuwa_lock_t;
 void nuwa_lock(nuwa_lock_t *l);      /* callers are inside a critical section */

@@ -160,7 +160,7 @@ static int open_log_file(const char *path)
 			return -1;
 		}
 		nuwa_err("cannot open NUWA_LOG_FILE=\"%s\": %s; logging to stderr", path,
-		         strerror(errno));
+		         nuwa_strerror(errno));
 		return 0;
 	}
 	fcntl(fd, F_SETFL, O_APPEND);   /* a file or a tty: blocking as usual */

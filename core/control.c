@@ -170,7 +170,7 @@ static void handle_wake(void)
 		api_current = req;
 		int r = nuwa_state == NUWA_STATE_RUNNING ? tmpl_freeze(0, err, sizeof err) : -EBUSY;
 		if (r < 0) {
-			nuwa_err("nuwa_freeze: %s", err[0] ? err : strerror(-r));
+			nuwa_err("nuwa_freeze: %s", err[0] ? err : nuwa_strerror(-r));
 			api_current = NULL;
 			api_complete(req, r);
 		}
@@ -258,7 +258,7 @@ static void start_thread(void)
 	int r = REAL(pthread_create)(&t, NULL, control_main, NULL);
 	sys_sigprocmask(SIG_SETMASK, &old, NULL);
 	if (r) {
-		nuwa_err("cannot start the control thread: %s", strerror(r));
+		nuwa_err("cannot start the control thread: %s", nuwa_strerror(r));
 		control_running = -1;
 		return;
 	}
@@ -269,7 +269,7 @@ void control_start(void)
 {
 	int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (e < 0) {
-		nuwa_err("cannot create the control eventfd: %s", strerror(errno));
+		nuwa_err("cannot create the control eventfd: %s", nuwa_strerror(errno));
 		return;
 	}
 	wake_fd = own_fd(e);

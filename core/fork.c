@@ -307,7 +307,7 @@ static int resume_threads(const struct fork_req *req)
 			continue;
 		int r = stacks ? clone_resumed(s, stacks + (size_t)(++k) * TRAMPOLINE_STACK) : -ENOMEM;
 		if (r < 0) {
-			nuwa_err("child: cannot resume thread %d: %s", s->tid, strerror(-r));
+			nuwa_err("child: cannot resume thread %d: %s", s->tid, nuwa_strerror(-r));
 			sys_exit_group(127);
 		}
 	}

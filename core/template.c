@@ -48,7 +48,7 @@ static void fork_failed(pid_t pid)
 		nuwa_err("fork failed: the program's main thread has exited; "
 		         "libnuwa forks from it (see docs/limits.md)");
 	else
-		nuwa_err("fork failed: %s", strerror(-pid));
+		nuwa_err("fork failed: %s", nuwa_strerror(-pid));
 }
 
 /* Freeze, fork n children, resume everybody.  Returns the number of
@@ -161,7 +161,7 @@ static pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 	snapshot_drop();
 	freeze_release();
 	if (pid < 0)
-		snprintf(err, errlen, "fork: %s", strerror(-pid));
+		snprintf(err, errlen, "fork: %s", nuwa_strerror(-pid));
 	else
 		nuwa_info("snapshot done: template is process %d", pid);
 	return pid;
@@ -173,7 +173,7 @@ static int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errl
 {
 	int r = do_clone(n, pids, 0, timeout_ms);
 	if (r < 0)
-		snprintf(err, errlen, "%s (details in the process's log)", strerror(-r));
+		snprintf(err, errlen, "%s (details in the process's log)", nuwa_strerror(-r));
 	return r;
 }
 

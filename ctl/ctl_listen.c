@@ -128,7 +128,7 @@ static int ctl_listen(void)
 	if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 64) < 0) {
 		r = -errno;
 		nuwa_err("control socket disabled: cannot listen on %s: %s", sock_path,
-		         strerror(-r));
+		         nuwa_strerror(-r));
 		nuwa_own_fd_drop(fd);
 		goto out;
 	}

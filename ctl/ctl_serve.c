@@ -157,7 +157,7 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 		if (r > 0)
 			reply_frozen(c, 0, kids, r);
 		else if (r < 0)
-			ctl_reply_error(c, -r, "clone failed: %s", err[0] ? err : strerror(-r));
+			ctl_reply_error(c, -r, "clone failed: %s", err[0] ? err : nuwa_strerror(-r));
 		return;
 	}
 	default:
@@ -165,7 +165,7 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 		break;
 	}
 	if (r < 0) {
-		ctl_reply_error(c, -r, "freeze failed: %s", err[0] ? err : strerror(-r));
+		ctl_reply_error(c, -r, "freeze failed: %s", err[0] ? err : nuwa_strerror(-r));
 		return;
 	}
 	if (r > 0) {
@@ -245,7 +245,7 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 		if (pid < 0) {
 			char msg[256];
 			snprintf(msg, sizeof msg, "spawn failed after %u child%s: %s", made,
-			         made == 1 ? "" : "ren", strerror((int)-pid));
+			         made == 1 ? "" : "ren", nuwa_strerror((int)-pid));
 			struct ctl_buf b;
 			if (ctl_reply_begin(c, &b, CTL_REP_ERROR, 512) == 0) {
 				ctl_put_i32(&b, CTL_F_ERRNO, (int32_t)-pid);
@@ -277,7 +277,7 @@ static void do_thaw(struct ctl_conn *c)
 		return;
 	int r = ctl_ops->thaw();
 	if (r < 0) {
-		ctl_reply_error(c, -r, "thaw failed: %s", strerror(-r));
+		ctl_reply_error(c, -r, "thaw failed: %s", nuwa_strerror(-r));
 		return;
 	}
 	reply_ok_simple(c);
@@ -327,7 +327,7 @@ static void do_signal(struct ctl_conn *c, const struct ctl_msg *m)
 	/* Not reaped yet (the entry would be gone), so the pid is still this
 	 * child's, even if it has exited: kill() cannot hit another process. */
 	if (kill(pid, sig) < 0) {
-		ctl_reply_error(c, errno, "signal %d to %d: %s", sig, pid, strerror(errno));
+		ctl_reply_error(c, errno, "signal %d to %d: %s", sig, pid, nuwa_strerror(errno));
 		return;
 	}
 	reply_ok_simple(c);
