@@ -44,6 +44,7 @@ int  rwlock_repair_writer(pthread_rwlock_t *rw);
  * them PC-relative, not through the GOT */
 extern int (*tls_mutex_lock)(pthread_mutex_t *) __attribute__((visibility("hidden")));
 extern int (*tls_mutex_unlock)(pthread_mutex_t *) __attribute__((visibility("hidden")));
+void tls_owner_init(void);           /* tls_init(): resolve before any freeze */
 void tls_enter_resumed_child(void);  /* a resumed child: locks repair first */
 
 #endif
