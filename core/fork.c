@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <linux/sched.h>
+#include <signal.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -240,7 +241,28 @@ static void step_fds(const struct fork_req *r) { fdremap_child_setup(); }
 static void step_stdio(const struct fork_req *r) { if (r->stdio) install_stdio(r->stdio); }
 static void step_ctors(const struct fork_req *r) { hooks_run_constructors(); }
 static void step_final(const struct fork_req *r) { hooks_run_final_constructors(); }
-static void step_call(const struct fork_req *r) { if (r->child_fn) r->child_fn(r->arg); }
+/* --call runs on this control thread, which blocks every signal: a call
+ * that raises one (raise(SIGSEGV), abort(), kill(getpid(), ...)) must act
+ * as in the program.  The main thread's mask is in its park frame (the
+ * kernel saved it there; rt_sigreturn restores it), still intact before GO:
+ * the call runs with it (dispositions are the process's, already the
+ * program's), libnuwa's park signal kept blocked. */
+static sigset_t call_mask;
+static void step_call_mask(const struct fork_req *r)
+{
+	if (r->child_fn && leader_slot && leader_slot->uc)
+		call_mask = leader_slot->uc->uc_sigmask;
+}
+static void step_call(const struct fork_req *r)
+{
+	if (!r->child_fn)
+		return;
+	sigset_t m = call_mask, old;
+	sigaddset(&m, nuwa_park_sig);
+	sys_sigprocmask(SIG_SETMASK, &m, &old);
+	r->child_fn(r->arg);
+	sys_sigprocmask(SIG_SETMASK, &old, NULL);
+}
 static void step_registry(const struct fork_req *r)
 {
 	registry_reset_after_fork();
@@ -268,6 +290,7 @@ static const struct child_step {
 	/* POSIX timers, itimers, alarm (core/timers.c): thread-aimed timers
 	 * need the new tids */
 	{ "timers",             TEMPLATE | BEFORE_GO, step_timers },
+	{ "--call mask",        BEFORE_GO, step_call_mask },  /* the main thread's */
 	{ "final constructors", RESUMED,  step_final },     /* nuwa_add_final_constructor */
 	{ "--call",             RESUMED,  step_call },      /* nuwa spawn --call */
 	{ "thread registry",    APP_FORK, step_registry },
