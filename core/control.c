@@ -229,7 +229,9 @@ static void *control_main(void *arg)
 		for (int i = 0; i < nk; i++)   /* a negative fd is ignored by poll */
 			pfd[n++] = (struct pollfd){ .fd = nuwa_child_at(i)->pidfd, .events = POLLIN };
 		nc = ctlsock_pollfds(pfd + n, CTLSOCK_MAX_POLLFDS);
-		int tmo = idle_poll_timeout_ms();
+		int tmo = idle_poll_timeout_ms(), ctl_tmo = ctlsock_timeout_ms();
+		if (ctl_tmo >= 0 && (tmo < 0 || ctl_tmo < tmo))
+			tmo = ctl_tmo;
 		long pr = sys_ppoll(pfd, n + nc, tmo < 0 ? NULL : NUWA_MS_TS(tmo));
 		idle_check();
 		if (pr <= 0)

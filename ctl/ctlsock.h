@@ -63,6 +63,13 @@ void ctlsock_child_exited(const struct nuwa_child *c, int wstatus); /* reaped */
 void ctlsock_after_spawn(const int *keep);
 
 #define CTL_MAX_CONN 63                        /* client connections at once */
+/* A request must be complete this long after its first byte, or its
+ * connection is closed with an error: a client trickling bytes cannot hold
+ * a slot (and the table) for ever. */
+#define CTL_REQUEST_MS 5000
+/* The poll timeout the control loop must not exceed so that expired
+ * requests are closed in time: ms until the next deadline, -1 for none. */
+int  ctlsock_timeout_ms(void);
 #define CTLSOCK_MAX_POLLFDS (1 + CTL_MAX_CONN) /* room ctlsock_pollfds() may use */
 
 /* The control socket's part of `nuwa status`: its path and the children
