@@ -222,17 +222,19 @@ static void *control_main(void *arg)
 			api_complete(api_thawed, 0);
 			api_thawed = NULL;
 		}
-		struct pollfd pfd[1 + NUWA_MAX_CHILDREN + CTLSOCK_MAX_POLLFDS];
+		struct pollfd pfd[1 + NUWA_MAX_CHILDREN + CTLSOCK_MAX_POLLFDS + 1];
 		int n = 0;
 		pfd[n++] = (struct pollfd){ .fd = wake_fd, .events = POLLIN };
 		int nk = nuwa_children_n(), nc = 0;
 		for (int i = 0; i < nk; i++)   /* a negative fd is ignored by poll */
 			pfd[n++] = (struct pollfd){ .fd = nuwa_child_at(i)->pidfd, .events = POLLIN };
 		nc = ctlsock_pollfds(pfd + n, CTLSOCK_MAX_POLLFDS);
+		/* last: a template's SIGTERM, SIGINT, SIGHUP (stopsig.c) */
+		pfd[n + nc] = (struct pollfd){ .fd = stopsig_pollfd(), .events = POLLIN };
 		int tmo = idle_poll_timeout_ms(), ctl_tmo = ctlsock_timeout_ms();
 		if (ctl_tmo >= 0 && (tmo < 0 || ctl_tmo < tmo))
 			tmo = ctl_tmo;
-		long pr = sys_ppoll(pfd, n + nc, tmo < 0 ? NULL : NUWA_MS_TS(tmo));
+		long pr = sys_ppoll(pfd, n + nc + 1, tmo < 0 ? NULL : NUWA_MS_TS(tmo));
 		idle_check();
 		if (pr <= 0)
 			continue; /* timeout, or EINTR: the trigger handler ran here */
@@ -245,6 +247,8 @@ static void *control_main(void *arg)
 				kid_exited(nuwa_child_at(i - 1));
 		if (nc)
 			ctlsock_dispatch(pfd + n, nc);
+		if (pfd[n + nc].revents)
+			stopsig_handle();
 	}
 	return NULL;
 }

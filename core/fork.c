@@ -42,6 +42,7 @@ static void *control_trampoline;        /* its clone stack in the child */
 static struct park_slot *leader_slot;   /* the forker, in the child */
 
 int nuwa_spawned;
+int nuwa_snapshot_template;
 
 static const unsigned long resume_flags =
 	CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
@@ -384,6 +385,7 @@ static void child_control_resume(const struct fork_req *req)
 	if (req->stay_frozen) {
 		/* snapshot: this child keeps the frozen image and serves spawns */
 		nuwa_spawned = 0;
+		nuwa_snapshot_template = 1;
 		nuwa_state = NUWA_STATE_TEMPLATE;
 		child_steps_run(TEMPLATE, req);
 		nuwa_info("snapshot template ready in process %ld", (long)sys_getpid());

@@ -123,7 +123,15 @@ struct fork_req {
 pid_t fork_child(const struct fork_req *req, int *pidfd);
 void  fork_after_app_fork(void);           /* the program's fork(): its child */
 extern int nuwa_spawned;
+extern int nuwa_snapshot_template;        /* this process holds a snapshot's image */
 int   nuwa_is_child_of_freeze(void);
+
+/* SIGTERM, SIGINT, SIGHUP to a frozen template (stopsig.c), control thread:
+ * the descriptor to poll while a template (-1 otherwise), and what to do
+ * when it is readable: as the program would (ignore, thaw for its handler,
+ * or end with the default action, naming the children that keep running). */
+int  stopsig_pollfd(void);
+void stopsig_handle(void);
 
 /* control thread */
 void control_start(void);

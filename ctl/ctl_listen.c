@@ -291,7 +291,9 @@ void ctlsock_before_exec(void)
 	unlink_socket();
 }
 
-void ctl_exit_process(int status)
+/* Send what is queued to every client (bounded: 1 s), then remove the
+ * socket file: the process is about to end. */
+static void flush_all_and_unlink(void)
 {
 	long long deadline = nuwa_now_ms() + 1000;
 	for (;;) {
@@ -309,5 +311,23 @@ void ctl_exit_process(int status)
 		sys_ppoll(pfd, (unsigned)n, NUWA_MS_TS((int)left));
 	}
 	unlink_socket();
+}
+
+void ctl_exit_process(int status)
+{
+	flush_all_and_unlink();
 	ctl_ops->stop(status);
+}
+
+void ctlsock_shutdown(const char *why)
+{
+	for (int i = 0; i < CTL_MAX_CONN; i++) {
+		struct ctl_conn *w = &ctl_conns[i];
+		if (w->fd >= 0 && w->waited) {
+			ctl_reply_error(w, ESHUTDOWN, "template %ld %s: its children keep running "
+			                "but their exit status cannot be reported", (long)getpid(), why);
+			w->closing = 1;
+		}
+	}
+	flush_all_and_unlink();
 }

@@ -89,6 +89,11 @@ void ctlsock_after_app_fork(void);
  * program will not serve it). */
 void ctlsock_before_exec(void);
 
+/* The process is about to end (a template taking SIGTERM): clients waiting
+ * for children are told (ESHUTDOWN, "template PID <why>: ..."), replies are
+ * flushed (at most 1 s) and the socket file is removed. */
+void ctlsock_shutdown(const char *why);
+
 /* Path of this process's control socket, "" when there is none. */
 const char *ctlsock_path(void);
 

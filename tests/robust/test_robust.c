@@ -165,6 +165,33 @@ static int socket_exists(pid_t pid)
 	return lstat(path, &st) == 0;
 }
 
+/* CPU ticks (utime + stime) of the thread named comm in pid, or -1. */
+static long thread_ticks(pid_t pid, const char *comm)
+{
+	char path[384], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	long ticks = -1;
+	for (struct dirent *e; d && (e = readdir(d));) {
+		snprintf(path, sizeof path, "/proc/%d/task/%s/stat", pid, e->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		char *c = strchr(buf, '('), *r = strrchr(buf, ')');
+		if (!c || !r || (size_t)(r - c - 1) != strlen(comm) || strncmp(c + 1, comm, strlen(comm)))
+			continue;
+		unsigned long ut, st;
+		if (sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+			ticks = (long)(ut + st);
+	}
+	if (d)
+		closedir(d);
+	return ticks;
+}
+
 /* ---- 1. a frozen template ends on SIGTERM, SIGINT, SIGHUP as the program would ---- */
 
 static const int term_sigs[] = { SIGTERM, SIGINT, SIGHUP };
@@ -205,8 +232,12 @@ Test(signals, ignored_signal_changes_nothing)
 	freeze();
 	for (int i = 0; i < 3; i++)
 		kill(prog.pid, term_sigs[i]);
-	ct_sleep_ms(300);
+	long t0 = thread_ticks(prog.pid, "nuwa-control");
+	ct_sleep_ms(1000);
+	long t1 = thread_ticks(prog.pid, "nuwa-control");
 	CHECK(ct_alive(prog.pid), "the template died of an ignored signal");
+	CHECK(t0 >= 0 && t1 - t0 < 20, "the control thread used %ld ticks in 1 s (spinning)",
+	      t1 - t0);
 	expect_state("template");
 	pid_t k = spawn1();
 	progress(k, 20);
