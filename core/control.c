@@ -58,6 +58,11 @@ static void wake_control(void)
 	sys_write(wake_fd, &one, sizeof one);
 }
 
+void control_wake(void)
+{
+	wake_control();
+}
+
 void control_trigger(void)
 {
 	trigger_pending = 1;
@@ -74,6 +79,10 @@ void control_note_handover(void)
  * children, from nuwa_clone, have no pidfd here: they are its to wait for.) */
 static void kid_exited(struct nuwa_child *c)
 {
+	if (c->kind == NUWA_CHILD_FORK) {
+		forkwatch_exited(c);   /* the program's: never waited for here */
+		return;
+	}
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
 	if (sys_waitid(P_PIDFD, c->pidfd, &si, WEXITED | WNOHANG | __WALL) < 0 || si.si_pid == 0)
@@ -97,6 +106,7 @@ void control_child_reinit(void)
 {
 	control_tid = (pid_t)sys_gettid();
 	nuwa_children_forget();
+	forkwatch_forget();
 	/* The eventfd is shared with the parent: a trigger there must not
 	 * wake us.  Same number, new object. */
 	int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -158,6 +168,7 @@ static void handle_wake(void)
 {
 	uint64_t v;
 	sys_read(wake_fd, &v, sizeof v);
+	forkwatch_collect();
 	if (handover_pending) {
 		handover_pending = 0;
 		nuwa_signals_block_for_control();
@@ -222,6 +233,8 @@ static void *control_main(void *arg)
 			api_complete(api_thawed, 0);
 			api_thawed = NULL;
 		}
+		/* before the list is mapped onto pfd[]: it removes entries */
+		forkwatch_check();
 		struct pollfd pfd[1 + NUWA_MAX_CHILDREN + CTLSOCK_MAX_POLLFDS + 1];
 		int n = 0;
 		pfd[n++] = (struct pollfd){ .fd = wake_fd, .events = POLLIN };
@@ -234,6 +247,9 @@ static void *control_main(void *arg)
 		int tmo = idle_poll_timeout_ms(), ctl_tmo = ctlsock_timeout_ms();
 		if (ctl_tmo >= 0 && (tmo < 0 || ctl_tmo < tmo))
 			tmo = ctl_tmo;
+		int fw_tmo = forkwatch_timeout_ms();
+		if (fw_tmo >= 0 && (tmo < 0 || fw_tmo < tmo))
+			tmo = fw_tmo;
 		long pr = sys_ppoll(pfd, n + nc + 1, tmo < 0 ? NULL : NUWA_MS_TS(tmo));
 		idle_check();
 		if (pr <= 0)
@@ -288,6 +304,7 @@ void control_after_app_fork(void)
 {
 	control_running = 0;
 	nuwa_children_forget();
+	forkwatch_forget();
 	api_pending = NULL;
 	api_current = NULL;
 	api_thawed = NULL;

@@ -133,7 +133,18 @@ int   nuwa_is_child_of_freeze(void);
 int  stopsig_pollfd(void);
 void stopsig_handle(void);
 
+/* The program's own fork() children, watched so that their socket files go
+ * when they end (forkwatch.c).  forkwatch_note: the fork() wrapper, any
+ * thread; the rest: control thread. */
+void forkwatch_note(pid_t pid);
+void forkwatch_collect(void);                 /* queued pids -> watched entries */
+void forkwatch_exited(struct nuwa_child *c);  /* its pidfd is readable */
+int  forkwatch_timeout_ms(void);              /* -1, or when to call forkwatch_check */
+void forkwatch_check(void);                   /* the entries watched by pid alone */
+void forkwatch_forget(void);                  /* in a new process */
+
 /* control thread */
+void control_wake(void);                     /* async-signal-safe */
 void control_start(void);
 void control_trigger(void);                  /* async-signal-safe */
 int  control_request_clone(int n, pid_t *pids); /* blocks; run by app threads */

@@ -94,7 +94,7 @@ static int list_children(char *buf, size_t len)
 	buf[0] = 0;
 	for (int i = 0; i < nuwa_children_n(); i++) {
 		struct nuwa_child *c = nuwa_child_at(i);
-		if (c->kind == NUWA_CHILD_APP)
+		if (c->kind == NUWA_CHILD_APP || c->kind == NUWA_CHILD_FORK)
 			continue;   /* the program's own */
 		n++;
 		if (off + 16 < len)

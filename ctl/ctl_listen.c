@@ -220,6 +220,11 @@ void ctl_forget_child_socket(pid_t pid)
 	sys_close(dirfd);
 }
 
+void ctlsock_forget_socket(pid_t pid)
+{
+	ctl_forget_child_socket(pid);
+}
+
 /* ---- new child, process exit -------------------------------------------------- */
 
 void ctlsock_after_spawn(const int *keep)

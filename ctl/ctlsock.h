@@ -94,6 +94,10 @@ void ctlsock_before_exec(void);
  * flushed (at most 1 s) and the socket file is removed. */
 void ctlsock_shutdown(const char *why);
 
+/* Process pid (a child of ours) has ended: remove DIR/pid.sock if it is a
+ * stale socket of ours (nobody listens on it). */
+void ctlsock_forget_socket(pid_t pid);
+
 /* Path of this process's control socket, "" when there is none. */
 const char *ctlsock_path(void);
 

@@ -184,7 +184,7 @@ static void fork_children(int n)
 			char sock[4200];
 			snprintf(sock, sizeof sock, "%s/%d.sock", rt, getpid());
 			struct stat st;
-			for (int t = 0; t < 500 && stat(sock, &st) < 0; t++)
+			for (int t = 0; t < 2500 && stat(sock, &st) < 0; t++)
 				sleep_ms(4);
 			(void)!write(ready[1], "r", 1);
 			if (i % 10 == 0)

@@ -36,7 +36,7 @@ static void teardown(void)
 }
 
 TestSuite(signals, .fini = teardown, .timeout = 120);
-TestSuite(sockets, .fini = teardown, .timeout = 240);
+TestSuite(sockets, .fini = teardown, .timeout = 400);
 TestSuite(call, .fini = teardown, .timeout = 240);
 TestSuite(fault, .fini = teardown, .timeout = 240);
 
@@ -51,6 +51,7 @@ static void dump(void)
 /* `nuwa run --mode MODE -- robust_scn DIR ARGS...` with extra environment;
  * waits for READY.  P is the pid as a string. */
 static const char *log_level = "info";
+static int ready_ms = 20000;
 
 static pid_t start_env(const char *mode, const char *const *env, const char *a1, const char *a2,
                        const char *a3)
@@ -61,7 +62,7 @@ static pid_t start_env(const char *mode, const char *const *env, const char *a1,
 	                       a1, a2, a3, NULL };
 	ct_start(&prog, argv, env, 1);
 	snprintf(P, sizeof P, "%d", prog.pid);
-	CHECK(ct_expect(&prog, "READY", 20000), "robust_scn not ready");
+	CHECK(ct_expect(&prog, "READY", ready_ms), "robust_scn not ready");
 	return prog.pid;
 }
 
@@ -282,12 +283,13 @@ Test(signals, sigwait_thread_gets_it_after_thaw)
 
 /* ---- 2. the program's own fork() children leave no socket file ------------------- */
 
-Test(sockets, fork_children_leave_no_socket, .timeout = 240)
+Test(sockets, fork_children_leave_no_socket, .timeout = 400)
 {
 	log_level = "warn";   /* 1000 children: not a line each */
+	ready_ms = 200000;    /* 1000 forks on a loaded machine */
 	pid_t pid = start_env("template", NULL, "forks=1000", NULL, NULL);
 	CHECK(strstr(prog.buf, "REAPED 1000"), "not every child was reaped");
-	long long deadline = ct_now_ms() + 30000;
+	long long deadline = ct_now_ms() + 60000;
 	while (sockets_in_rundir() != 1 && ct_now_ms() < deadline)
 		ct_sleep_ms(50);
 	int n = sockets_in_rundir();
