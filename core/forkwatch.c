@@ -79,6 +79,8 @@ void forkwatch_collect(void)
 	if (lost)
 		nuwa_debug("fork children: %d not watched (queue full)", lost);
 	for (int i = 0; i < QUEUE; i++) {
+		if (!__atomic_load_n(&queue[i], __ATOMIC_RELAXED))
+			continue;   /* a plain load: the scan is cheap */
 		pid_t pid = __atomic_exchange_n(&queue[i], 0, __ATOMIC_ACQUIRE);
 		if (pid <= 0)
 			continue;

@@ -318,6 +318,13 @@ static void flush_all_and_unlink(void)
 	unlink_socket();
 }
 
+/* _exit(): no destructor runs. */
+void ctlsock_before_exit(void)
+{
+	listen_pending = 0;
+	unlink_socket();
+}
+
 void ctl_exit_process(int status)
 {
 	flush_all_and_unlink();

@@ -98,6 +98,10 @@ void ctlsock_shutdown(const char *why);
  * stale socket of ours (nobody listens on it). */
 void ctlsock_forget_socket(pid_t pid);
 
+/* For the _exit() wrappers: remove this process's socket file (no
+ * destructor will).  Async-signal-safe. */
+void ctlsock_before_exit(void);
+
 /* Path of this process's control socket, "" when there is none. */
 const char *ctlsock_path(void);
 
