@@ -39,6 +39,15 @@ void nuwa_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
 const char *nuwa_strerror(int e);   /* "Too many open files" */
 const char *nuwa_errname(int e);    /* "EMFILE" */
 
+/* ---- fault injection, for tests only (fault.c) -------------------------------- */
+/* NUWA_TEST_FAULT=STEP:ERRNO[:COUNT],...: NUWA_FAULT(STEP) is then -ERRNO
+ * for the next COUNT passages (shared with every process forked after the
+ * start-up), else 0; unarmed it is one load. */
+extern int nuwa_faults_armed;
+int nuwa_fault_parse(const char *spec, char *err, size_t errlen);
+int nuwa_fault(const char *step);
+#define NUWA_FAULT(step) (unlikely(nuwa_faults_armed) ? nuwa_fault(step) : 0)
+
 /* ---- futexes and a tiny lock for libnuwa's own data (lock.c) ---------------- */
 typedef struct { int v; } nuwa_lock_t;
 void nuwa_lock(nuwa_lock_t *l);      /* callers are inside a critical section */

@@ -222,6 +222,14 @@ int nuwa_config_load(void)
 			bad = 1;
 		}
 	}
+	/* test-only (docs/reliability.md): make named steps fail */
+	if ((v = getenv("NUWA_TEST_FAULT")) && *v) {
+		char err[512];
+		if (nuwa_fault_parse(v, err, sizeof err) < 0) {
+			nuwa_err("invalid %s; libnuwa is disabled", err);
+			bad = 1;
+		}
+	}
 	return bad ? -1 : 0;
 }
 

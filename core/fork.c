@@ -121,7 +121,9 @@ int fork_in_forker(struct park_slot *s)
 	/* exit_signal 0 (triggers, spawns): the child is not a SIGCHLD child
 	 * of the program, whose wait(-1) never sees it; libnuwa reaps it via
 	 * its pidfd.  nuwa_clone() children are the caller's, as with fork(). */
-	long pid = sys_clone_fork(CLONE_PIDFD | s->fork_req->exit_signal, &pidfd);
+	long pid = NUWA_FAULT("clone");
+	if (pid == 0)
+		pid = sys_clone_fork(CLONE_PIDFD | s->fork_req->exit_signal, &pidfd);
 	if (pid == 0)
 		return child_leader_start(s);
 	s->fork_pid = (pid_t)pid;   /* or -errno */
@@ -188,10 +190,13 @@ int child_leader_start(struct park_slot *s)
 		note_resumed(s, tid);
 	}
 	control_trampoline = map_stacks(1);
-	if (!control_trampoline ||
-	    clone_resumed(&control_slot, (char *)control_trampoline + TRAMPOLINE_STACK) < 0) {
-		static const char msg[] = "libnuwa: child cannot restart its control thread\n";
-		(void)!write(2, msg, sizeof msg - 1);
+	int r = control_trampoline ? NUWA_FAULT("control") : -ENOMEM;
+	if (r == 0)
+		r = clone_resumed(&control_slot, (char *)control_trampoline + TRAMPOLINE_STACK);
+	if (r < 0) {
+		/* Nothing of the program has run here: the child just ends. */
+		nuwa_err("child %ld cannot restart its control thread: %s; it exits (127) "
+		         "before the program runs", (long)tid, nuwa_strerror(r));
 		sys_exit_group(127);
 	}
 	if (stay)
@@ -209,14 +214,20 @@ void child_resumed_thread(struct park_slot *s)
 	wait_go(s);
 }
 
-static void install_stdio(const int *fds)
+/* 0, or -errno: then the child must not run (its 0, 1, 2 half changed). */
+static int install_stdio(const int *fds)
 {
-	for (int i = 0; i < 3; i++)
-		if (fds[i] >= 0 && fds[i] != i)
-			sys_dup3(fds[i], i, 0);
+	int e = NUWA_FAULT("stdio");
+	for (int i = 0; i < 3 && e == 0; i++)
+		if (fds[i] >= 0 && fds[i] != i) {
+			long r = sys_dup3(fds[i], i, 0);
+			if (r < 0)
+				e = (int)r;
+		}
 	for (int i = 0; i < 3; i++)
 		if (fds[i] > 2)
 			sys_close(fds[i]);
+	return e;
 }
 
 /* ---- the child's re-initialisation steps ------------------------------------ */
@@ -240,8 +251,29 @@ static void step_control(const struct fork_req *r) { control_child_reinit(); }
 static void step_ctlsock(const struct fork_req *r) { ctlsock_after_spawn(r->stdio); }
 static void step_signals(const struct fork_req *r) { nuwa_signals_block_for_control(); }
 static void step_locks(const struct fork_req *r) { tls_enter_resumed_child(); }
-static void step_fds(const struct fork_req *r) { fdremap_child_setup(); }
-static void step_stdio(const struct fork_req *r) { if (r->stdio) install_stdio(r->stdio); }
+/* A child that could not give itself its own channels would share them with
+ * the template (and steal its data): it ends before the program runs. */
+static void step_fds(const struct fork_req *r)
+{
+	int e = fdremap_child_setup();
+	if (e < 0) {
+		nuwa_err("child %ld: its descriptors could not be rebuilt (%s); it exits (127) "
+		         "before the program runs", (long)sys_getpid(), nuwa_strerror(e));
+		sys_exit_group(127);
+	}
+}
+static void step_stdio(const struct fork_req *r)
+{
+	if (!r->stdio)
+		return;
+	int e = install_stdio(r->stdio);
+	if (e < 0) {
+		nuwa_err("child %ld: cannot install the requester's standard descriptors (%s); "
+		         "it exits (127) before the program runs", (long)sys_getpid(),
+		         nuwa_strerror(e));
+		sys_exit_group(127);
+	}
+}
 static void step_ctors(const struct fork_req *r) { hooks_run_constructors(); }
 static void step_final(const struct fork_req *r) { hooks_run_final_constructors(); }
 /* --call runs on this control thread, which blocks every signal: a call
@@ -331,9 +363,13 @@ static int resume_threads(const struct fork_req *req)
 		struct park_slot *s = &nuwa_ft.slots[i];
 		if (s->state != SLOT_PARKED || s->skip)
 			continue;
-		int r = stacks ? clone_resumed(s, stacks + (size_t)(++k) * TRAMPOLINE_STACK) : -ENOMEM;
+		int r = stacks ? NUWA_FAULT("resume") : -ENOMEM;
+		if (r == 0)
+			r = clone_resumed(s, stacks + (size_t)(++k) * TRAMPOLINE_STACK);
 		if (r < 0) {
-			nuwa_err("child: cannot resume thread %d: %s", s->tid, nuwa_strerror(-r));
+			/* No thread of the program runs yet (none before GO). */
+			nuwa_err("child %ld: cannot resume thread %d: %s; it exits (127) before "
+			         "the program runs", (long)sys_getpid(), s->tid, nuwa_strerror(-r));
 			sys_exit_group(127);
 		}
 	}
