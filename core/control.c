@@ -14,9 +14,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "asan.h"
 #include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
+#include "pool.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -77,21 +79,86 @@ void control_note_handover(void)
 
 /* A child's pidfd is readable: it has exited; reap it.  (The program's own
  * children, from nuwa_clone, have no pidfd here: they are its to wait for.) */
+/* "exited with status N" / "was killed by signal SIGSEGV (core dumped)" */
+static void describe_exit(int status, char *out, size_t len)
+{
+	if (WIFEXITED(status)) {
+		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
+		return;
+	}
+	char name[32];
+	nuwa_signal_name(WTERMSIG(status), name, sizeof name);
+	snprintf(out, len, "was killed by signal %d (%s%s)", WTERMSIG(status), name,
+	         WCOREDUMP(status) ? ", core dumped" : "");
+}
+
+/* Reap c if it has exited (flags: WNOHANG, or 0 to wait); 1 and *status
+ * if it was, recorded for `nuwa status` and told to the control socket. */
+static int kid_reap(struct nuwa_child *c, int flags, int *status)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	if (sys_waitid(P_PIDFD, c->pidfd, &si, WEXITED | flags | __WALL) < 0 || si.si_pid == 0)
+		return 0;
+	*status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
+	                                   : (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+	if (c->kind == NUWA_CHILD_POOL) {
+		/* never reported: it was not spawned; the pool replaces it (and
+		 * says so) unless it ended it itself */
+		pool_child_exited(c->pid);
+		nuwa_child_remove(c);
+		return 1;
+	}
+	char how[96];
+	describe_exit(*status, how, sizeof how);
+	/* A child killed by a signal is worth a line at the default level:
+	 * it may be a crash right after it was made. */
+	if (WIFSIGNALED(*status))
+		nuwa_warn("child %d %s", c->pid, how);
+	else
+		nuwa_debug("child %d %s", c->pid, how);
+	ctlsock_child_exited(c, *status);
+	nuwa_child_exited(c, *status);
+	return 1;
+}
+
+/* A child's pidfd is readable: it has exited; reap it.  (The program's own
+ * children, from nuwa_clone, have no pidfd here: they are its to wait for.) */
 static void kid_exited(struct nuwa_child *c)
 {
 	if (c->kind == NUWA_CHILD_FORK) {
 		forkwatch_exited(c);   /* the program's: never waited for here */
 		return;
 	}
-	siginfo_t si;
-	memset(&si, 0, sizeof si);
-	if (sys_waitid(P_PIDFD, c->pidfd, &si, WEXITED | WNOHANG | __WALL) < 0 || si.si_pid == 0)
-		return;
-	int status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
-	                                      : (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
-	nuwa_debug("child %d exited, status 0x%x", c->pid, status);
-	ctlsock_child_exited(c, status);
-	nuwa_child_remove(c);
+	int status;
+	kid_reap(c, WNOHANG, &status);
+}
+
+int control_child_await_ready(struct nuwa_child *c, int timeout_ms, char *err, size_t errlen)
+{
+	pid_t pid = c->pid;
+	int r = nuwa_ready_wait(c->ready_fd, timeout_ms);
+	if (r == 1)
+		return 1;
+	if (r < 0) {
+		/* Stuck before GO (a constructor that never returns?): a
+		 * spawn must answer; the child goes. */
+		kill(pid, SIGKILL);
+		snprintf(err, errlen, "child %d was not ready after %d ms (killed)", pid, timeout_ms);
+	}
+	/* Its end of the channel is closed: it is dying (the descriptors go
+	 * before the exit status is posted, kernel/exit.c do_exit). */
+	int status = 0;
+	if (!kid_reap(c, 0, &status)) {
+		snprintf(err, errlen, "child %d closed its ready channel before it was ready", pid);
+		return -ECHILD;
+	}
+	if (r < 0)
+		return -ETIMEDOUT;
+	char how[96];
+	describe_exit(status, how, sizeof how);
+	snprintf(err, errlen, "child %d %s before it was ready", pid, how);
+	return -ECHILD;
 }
 
 static void api_complete(struct api_req *req, int result)
@@ -216,6 +283,7 @@ void control_api_thawed(void)
 
 static void *control_main(void *arg)
 {
+	nuwa_asan_own_thread();
 	prctl(PR_SET_NAME, "nuwa-control");
 	control_tid = (pid_t)sys_gettid();
 	nuwa_signals_block_for_control();
@@ -244,16 +312,19 @@ static void *control_main(void *arg)
 		nc = ctlsock_pollfds(pfd + n, CTLSOCK_MAX_POLLFDS);
 		/* last: a template's SIGTERM, SIGINT, SIGHUP (stopsig.c) */
 		pfd[n + nc] = (struct pollfd){ .fd = stopsig_pollfd(), .events = POLLIN };
-		int tmo = idle_poll_timeout_ms(), ctl_tmo = ctlsock_timeout_ms();
-		if (ctl_tmo >= 0 && (tmo < 0 || ctl_tmo < tmo))
-			tmo = ctl_tmo;
-		int fw_tmo = forkwatch_timeout_ms();
-		if (fw_tmo >= 0 && (tmo < 0 || fw_tmo < tmo))
-			tmo = fw_tmo;
+		int tmo = idle_poll_timeout_ms();
+		const int more[] = { pool_timeout_ms(), ctlsock_timeout_ms(), forkwatch_timeout_ms() };
+		for (size_t k = 0; k < sizeof more / sizeof more[0]; k++)
+			if (more[k] >= 0 && (tmo < 0 || more[k] < tmo))
+				tmo = more[k];
 		long pr = sys_ppoll(pfd, n + nc + 1, tmo < 0 ? NULL : NUWA_MS_TS(tmo));
 		idle_check();
-		if (pr <= 0)
+		if (pr <= 0) {
+			/* Nothing asked for: the pool refills (one fork per turn, so a
+			 * request that comes meanwhile is served first). */
+			pool_tick();
 			continue; /* timeout, or EINTR: the trigger handler ran here */
+		}
 		if (pfd[0].revents) {
 			handle_wake();
 			continue; /* the children may have changed: poll afresh */

@@ -36,10 +36,12 @@ struct park_slot {
 	int skip;                  /* nuwa_thread_skip() */
 	void *tcb;                 /* thread pointer (%fs base) */
 	int tcb_shared;            /* another task uses the same tcb: no tid fixup */
+	int fallback;              /* sent SIGCANCEL: it blocks the park signal (parksig.c) */
 	ucontext_t *uc;            /* the park signal's frame */
 	struct nuwa_ctx ctx;       /* saved in the handler; children jump here */
 	struct tls_state tls;
 	pid_t new_tid;             /* child: tid of the resumed task */
+	const struct tls_state *cloner; /* child: the state of the task that cloned it */
 	/* fork request and its result (the main thread is the forker) */
 	const struct fork_req *fork_req;
 	pid_t fork_pid;
@@ -49,6 +51,10 @@ struct park_slot {
 
 struct freeze_table {
 	volatile int active;       /* slots valid for the park handler */
+	volatile int go;           /* child: 1 once every task may run (one futex) */
+	volatile int leaving;      /* child: tasks released but not out of their slot */
+	volatile int parked;       /* freeze: tasks that parked (futex the control waits on) */
+	volatile int park_target;  /* freeze: tasks signalled; the one that makes it wakes */
 	volatile int nslots;
 	struct park_slot slots[NUWA_MAX_THREADS];
 };
@@ -60,6 +66,14 @@ struct park_slot *freeze_slot_find(pid_t tid);
 void park_handler(int sig, siginfo_t *si, void *uc);
 void trigger_handler(int sig, siginfo_t *si, void *uc);
 void park_release_slot(struct park_slot *s, int cmd);
+
+/* parksig.c: the park handler against raw rt_sigaction (Go) */
+extern volatile int nuwa_parksig_taken;
+void parksig_note_installed(void);  /* after signals_install() */
+int  parksig_take(void);            /* a freeze begins: ours back in place; 1 if taken */
+void parksig_give_back(void);       /* the program's handler again */
+void parksig_drain_self(const struct park_slot *s); /* released: none of ours left queued */
+int  parksig_fallback_kill(struct park_slot *s); /* it blocks the park signal: via SIGCANCEL */
 
 /* fork.c: run by the main thread in its park handler for CMD_FORK */
 int fork_in_forker(struct park_slot *s);  /* 1 in the new child */

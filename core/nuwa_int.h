@@ -35,6 +35,8 @@ void nuwa_task_comm(pid_t tid, char *out, size_t len);  /* /proc/self/task/TID/c
 /* core/tasksleep.c, from /proc/self/task/TID/{stat,syscall}; no malloc */
 char task_state(pid_t tid);             /* R, S, D, T, …; '?' if gone */
 long task_syscall_asleep(pid_t tid);    /* syscall nr if in interruptible sleep in one, else -1 */
+int  task_blocks_signal(pid_t tid, int sig, char *hex);  /* SigBlk has sig: 1, 0, -1 */
+int  task_sig_line(pid_t tid, const char *key, int sig, char *hex); /* "\nSigPnd:\t"… */
 void syscall_name(long nr, char *out, size_t len);
 
 /* ---- global state ------------------------------------------------------ */
@@ -55,6 +57,7 @@ struct nuwa_config {
 	int policy;
 	int signal;
 	int freeze_on_idle_ms;     /* 0: off */
+	int pool;                  /* NUWA_POOL: children a template keeps ready */
 };
 extern struct nuwa_config nuwa_cfg;
 int nuwa_config_load(void);          /* 0, or -1 after logging the error */
@@ -113,13 +116,22 @@ void freeze_release(void);                   /* parent: resume everyone */
  * child's pid (>0) and a pidfd in *pidfd, or -errno.  It never returns in
  * the child: there every thread resumes, the steps of child_steps[] run, and
  * the child's control thread goes on in control_restart(). */
+struct ctl_spawn;
 struct fork_req {
-	const int *stdio;             /* 3 descriptors to install as 0, 1, 2, or NULL */
-	void (*child_fn)(void *);     /* run in the child once every thread runs */
-	void *arg;
+	const struct ctl_spawn *spawn;/* what is particular to a spawn, or NULL */
+	int pooled;                   /* a pooled child: waits on pool_fd for its spawn */
+	int pool_fd, pool_peer;       /* its end of the pool channel, and the template's */
 	int stay_frozen;              /* snapshot mode: the child is the template */
 	int exit_signal;              /* 0, or SIGCHLD: the program's own child */
+	/* base/child_ready.c: > 0, the child's end of its ready channel (our
+	 * descriptors are never 0-2), ready_peer the parent's: the child is
+	 * killed if the parent dies before it is released, and says when every
+	 * thread runs (child step "ready") */
+	int ready_fd, ready_peer;
 };
+/* control.c: wait until a spawned child is ready (1: c->pid), or reap it
+ * if it died first, or kill it after timeout_ms (-errno, err says how) */
+int control_child_await_ready(struct nuwa_child *c, int timeout_ms, char *err, size_t errlen);
 pid_t fork_child(const struct fork_req *req, int *pidfd);
 void  fork_after_app_fork(void);           /* the program's fork(): its child */
 extern int nuwa_spawned;

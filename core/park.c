@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "asan.h"
 #include "freeze.h"
 
 struct freeze_table nuwa_ft;
@@ -84,15 +85,22 @@ void park_handler(int sig, siginfo_t *si, void *ucv)
 
 	intptr_t r = ctx_save(&s->ctx);
 	if (r == 0) {
-		/* no wake-up: the control thread polls the table while freezing */
+		/* The control thread waits for as many parked tasks as it sent
+		 * signals: the last of them wakes it (one FUTEX_WAKE per freeze,
+		 * not one per task; a late target costs it only its nap). */
 		__atomic_store_n(&s->state, SLOT_PARKED, __ATOMIC_RELEASE);
+		if (__atomic_add_fetch(&nuwa_ft.parked, 1, __ATOMIC_ACQ_REL) >=
+		    __atomic_load_n(&nuwa_ft.park_target, __ATOMIC_ACQUIRE))
+			nuwa_futex_wake(&nuwa_ft.parked, 1);
 		if (!park_wait(s)) {
 			/* released in this process */
+			parksig_drain_self(s);
 			__atomic_store_n(&s->state, SLOT_LISTED, __ATOMIC_RELEASE);
 			nuwa_futex_wake(&s->state, 1);
 		}
 	} else {
 		/* A new task in a child, jumped here from fork.c. */
+		nuwa_asan_resumed_frame();
 		child_resumed_thread((struct park_slot *)r);
 	}
 out:

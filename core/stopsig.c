@@ -15,8 +15,8 @@
  *   in every thread (a      frozen, the signal is still pending for the
  *   sigwait() thread)       process, and the kernel delivers it to a thread
  *                           that does not block it (or sigwait() takes it);
- *   SIG_DFL                 end: a warning names the spawned children that
- *                           keep running, waiting clients are told, the
+ *   SIG_DFL                 end: the pooled children end, a warning names
+ *                           the spawned children that keep running, waiting clients are told, the
  *                           socket file is removed, then the control thread
  *                           unblocks the signal and the default action ends
  *                           the process (the parent sees "killed by SIGTERM").
@@ -33,6 +33,7 @@
 
 #include "ctlsock.h"
 #include "freeze.h"
+#include "pool.h"
 
 static const int stop_sigs[] = { SIGTERM, SIGINT, SIGHUP };
 #define NSTOP (int)(sizeof stop_sigs / sizeof stop_sigs[0])
@@ -94,8 +95,9 @@ static int list_children(char *buf, size_t len)
 	buf[0] = 0;
 	for (int i = 0; i < nuwa_children_n(); i++) {
 		struct nuwa_child *c = nuwa_child_at(i);
-		if (c->kind == NUWA_CHILD_APP || c->kind == NUWA_CHILD_FORK)
-			continue;   /* the program's own */
+		if (c->kind == NUWA_CHILD_APP || c->kind == NUWA_CHILD_FORK ||
+		    c->kind == NUWA_CHILD_POOL)
+			continue;   /* the program's own; the pool's end with it */
 		n++;
 		if (off + 16 < len)
 			off += (size_t)snprintf(buf + off, len - off, " %d", c->pid);
@@ -108,6 +110,7 @@ static int list_children(char *buf, size_t len)
 __attribute__((noreturn)) static void end_with(int sig, const char *name)
 {
 	char kids[700], why[64];
+	pool_end();   /* pooled children are copies not handed out yet: they go */
 	int n = list_children(kids, sizeof kids);
 	if (n)
 		nuwa_warn("template ends on %s (the program's default action); %d spawned "

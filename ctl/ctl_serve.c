@@ -4,7 +4,7 @@
  * request in the wrong state gets a clear error and changes nothing:
  *     running  : freeze, status, hello
  *     freezing : status, hello              (only seen from another thread)
- *     template : spawn, thaw, stop, status, hello
+ *     template : spawn, pool, thaw, stop, status, hello
  * In snapshot mode the original process keeps running after its freeze and
  * a forked child holds the image; spawn requests sent to the original are
  * answered with that child's pid (CTL_F_REDIRECT_PID) and `nuwa` follows. */
@@ -137,6 +137,17 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 		timeout = in.timeout_ms;
 	char err[512] = "";
 	int r;
+	uint32_t pool = 0;
+	int have_pool = ctl_get_u32(m, CTL_F_POOL, &pool) == 0;
+	if (have_pool && (in.mode != CTL_MODE_TEMPLATE || !ctl_ops->pool)) {
+		ctl_reply_error(c, EINVAL, "freeze --pool: only a template keeps a pool (this "
+		                "process is in %s mode)", ctl_mode_name((unsigned)in.mode));
+		return;
+	}
+	if (have_pool && pool > CTL_MAX_POOL) {
+		ctl_reply_error(c, EINVAL, "freeze --pool: at most %d children", CTL_MAX_POOL);
+		return;
+	}
 	switch (in.mode) {
 	case CTL_MODE_SNAPSHOT:
 		if (!ctl_ops->snapshot) {
@@ -162,6 +173,12 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 	}
 	default:
 		r = ctl_ops->freeze(timeout, err, sizeof err);
+		if (r == 0 && have_pool && (r = ctl_ops->pool((int)pool, err, sizeof err)) < 0) {
+			ctl_ops->thaw();   /* as before the request */
+			ctl_reply_error(c, -r, "freeze --pool: %s", err[0] ? err : nuwa_strerror(-r));
+			return;
+		}
+		r = r < 0 ? r : 0;
 		break;
 	}
 	if (r < 0) {
@@ -238,14 +255,20 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 	 * leave these open, and the core reads them after that. */
 	static int stdio[3];
 	memcpy(stdio, c->fds, sizeof stdio);
+	struct ctl_spawn sp = { .stdio = nstdio ? stdio : NULL };
+	if (ncalls) {
+		sp.child_fn = ffcall_plan_run;
+		sp.mem[sp.nmem].p = ffcall_plan_image(&sp.mem[sp.nmem].n);
+		sp.nmem++;
+	}
 	uint32_t made = 0;
 	for (; made < count; made++) {
-		pid_t pid = ctl_ops->spawn(nstdio ? stdio : NULL, ncalls ? ffcall_plan_run : NULL,
-		                           NULL);
+		char why[256] = "";
+		pid_t pid = ctl_ops->spawn(&sp, why, sizeof why);
 		if (pid < 0) {
-			char msg[256];
+			char msg[400];
 			snprintf(msg, sizeof msg, "spawn failed after %u child%s: %s", made,
-			         made == 1 ? "" : "ren", nuwa_strerror((int)-pid));
+			         made == 1 ? "" : "ren", why[0] ? why : nuwa_strerror((int)-pid));
 			struct ctl_buf b;
 			if (ctl_reply_begin(c, &b, CTL_REP_ERROR, 512) == 0) {
 				ctl_put_i32(&b, CTL_F_ERRNO, (int32_t)-pid);
@@ -263,6 +286,17 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 		/* The SPAWNED reply is queued before a possible EXITED one. */
 		if (wait)
 			ctl_child_wait(pid, c);
+		/* Each pid goes out as soon as its child is ready, so that a
+		 * requester whose template dies mid-request knows every child
+		 * made so far; the child is released from its parent-death
+		 * signal once its pid is sent (ctl_flush), and killed if the
+		 * requester goes before that (ctl_conn_close). */
+		ctl_child_told(pid, c);
+		ctl_flush(c);
+		if (c->fd < 0) {
+			nuwa_info("spawn: the requester went away after %u children", made + 1);
+			return;
+		}
 	}
 	struct ctl_buf b;
 	if (ctl_reply_begin(c, &b, CTL_REP_OK, 32) == 0) {
@@ -313,6 +347,34 @@ static void do_stop(struct ctl_conn *c)
 	ctl_exit_process(0);
 }
 
+/* `nuwa pool PID N`: the pool of a live template, 0 to end it. */
+static void do_pool(struct ctl_conn *c, const struct ctl_msg *m)
+{
+	if (not_template(c, "pool"))
+		return;
+	uint32_t n = 0;
+	if (ctl_get_u32(m, CTL_F_COUNT, &n) < 0 || n > CTL_MAX_POOL) {
+		ctl_reply_error(c, EINVAL, "pool: needs a count from 0 to %d", CTL_MAX_POOL);
+		return;
+	}
+	if (!ctl_ops->pool) {
+		ctl_reply_error(c, EOPNOTSUPP, "pool: not supported by this libnuwa");
+		return;
+	}
+	char err[256] = "";
+	int r = ctl_ops->pool((int)n, err, sizeof err);
+	if (r < 0) {
+		ctl_reply_error(c, -r, "pool: %s", err[0] ? err : nuwa_strerror(-r));
+		return;
+	}
+	struct ctl_buf b;
+	if (ctl_reply_begin(c, &b, CTL_REP_OK, 32) == 0) {
+		ctl_put_u32(&b, CTL_F_COUNT, n);
+		ctl_put_u32(&b, CTL_F_POOL, (uint32_t)r);   /* ready now */
+		ctl_reply_end(c, &b);
+	}
+}
+
 static void do_signal(struct ctl_conn *c, const struct ctl_msg *m)
 {
 	int32_t pid = 0, sig = 0;
@@ -348,6 +410,7 @@ void ctl_handle(struct ctl_conn *c, const struct ctl_msg *m)
 	case CTL_REQ_THAW: do_thaw(c); break;
 	case CTL_REQ_STOP: do_stop(c); break;
 	case CTL_REQ_SIGNAL: do_signal(c, m); break;
+	case CTL_REQ_POOL: do_pool(c, m); break;
 	default:
 		ctl_reply_error(c, EOPNOTSUPP, "unknown request type %u", m->type);
 	}

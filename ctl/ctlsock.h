@@ -23,6 +23,32 @@ struct ctl_info {
 	int mode;                /* enum ctl_mode: what `nuwa freeze` does */
 	int clones;              /* clone mode: children per freeze */
 	int timeout_ms;          /* a freeze's default timeout */
+	int pool;                /* children the pool keeps (configured) */
+};
+
+/* A range of the template's memory that a spawned child needs as it is at
+ * the request (the --call plan, the options of this spawn).  A child forked
+ * for the request has it anyway; a pooled child was forked earlier, so the
+ * core copies each range into it, at the same address (the child's memory is
+ * a copy of the template's: same layout), before anything of the spawn runs
+ * there. */
+struct ctl_mem {
+	const void *p;
+	size_t n;
+};
+#define CTL_SPAWN_MEM 8
+
+/* What is particular to one spawn, applied in the child after its threads
+ * are cloned back and before they run (a pooled child: when it is taken).
+ * A new per-spawn option is a field here, its value in a ctl_mem range, and
+ * a function called from setup_fn. */
+struct ctl_spawn {
+	const int *stdio;                 /* 3 descriptors for 0, 1, 2, or NULL */
+	void (*setup_fn)(void *arg);      /* every thread cloned, none running yet */
+	void (*child_fn)(void *arg);      /* once every thread runs (--call) */
+	void *arg;
+	struct ctl_mem mem[CTL_SPAWN_MEM];/* what setup_fn/child_fn read */
+	int nmem;
 };
 
 /* What the server asks of the process.  Each call returns in the process
@@ -33,10 +59,13 @@ struct ctl_core_ops {
 	void   (*info)(struct ctl_info *out);
 	/* running -> template: every thread frozen and kept parked */
 	int    (*freeze)(int timeout_ms, char *err, size_t errlen);
-	/* one child of the template: stdio (3 descriptors, or NULL) become its
-	 * 0, 1, 2; child_fn(arg) runs in it after every thread has resumed.
-	 * The pid, or -errno. */
-	pid_t  (*spawn)(const int *stdio, void (*child_fn)(void *), void *arg);
+	/* one child of the template (from its pool if it has one), with what
+	 * sp says.  Returns once the child is ready (every thread resumed, none
+	 * released; its entry in base/children.c then holds a ready_fd, and the
+	 * child is killed by the template's death until nuwa_child_release()
+	 * says its requester knows it) or has died: the pid, or -errno with err
+	 * filled. */
+	pid_t  (*spawn)(const struct ctl_spawn *sp, char *err, size_t errlen);
 	int    (*thaw)(void);    /* template -> running, exactly as before */
 	/* `nuwa stop`: the replies are flushed and the socket removed; end the
 	 * process with this status, without running the program's atexit
@@ -50,6 +79,9 @@ struct ctl_core_ops {
 	 * it needs, like snprintf (buf may be NULL when len is 0); json=1: one
 	 * JSON object */
 	size_t (*status)(char *buf, size_t len, int json);
+	/* template: keep n children forked ahead of time (0: no pool); how
+	 * many are ready now, or -errno.  NULL when the core has no pool. */
+	int    (*pool)(int n, char *err, size_t errlen);
 };
 
 /* Make this process's socket; 0 or -errno.  ops stays the server's. */
@@ -61,6 +93,10 @@ void ctlsock_child_exited(const struct nuwa_child *c, int wstatus); /* reaped */
  * socket were the parent's; make this process's own.  keep: descriptors
  * received for the child's stdio that must stay open (NULL: none). */
 void ctlsock_after_spawn(const int *keep);
+/* The same for a child whose socket is made later, by ctlsock_listen() (a
+ * pooled child has none while it waits in the pool). */
+void ctlsock_after_spawn_deferred(const int *keep);
+void ctlsock_listen(void);
 
 #define CTL_MAX_CONN 63                        /* client connections at once */
 /* A request must be complete this long after its first byte, or its

@@ -40,9 +40,20 @@ void tls_save(struct tls_state *t)
 		t->robust_head = NULL, len = 0;
 	t->robust_len = (size_t)len;
 	t->rseq_registered = __rseq_size > 0 && (int32_t)rseq_area()->cpu_id >= 0;
-	if (prctl(PR_GET_NAME, t->name) < 0)
+	if (sys_prctl(PR_GET_NAME, t->name) < 0)
 		t->name[0] = 0;
 	t->has_affinity = sched_getaffinity(0, sizeof t->affinity, &t->affinity) == 0;
+	/* Policy, priority and nice value in one call (sched_getattr(2),
+	 * Linux 3.14; struct sched_attr's first 48 bytes, SCHED_ATTR_SIZE_VER0):
+	 * every parked thread pays for this, all of them at once. */
+	struct { uint32_t size, policy; uint64_t flags; int32_t nice; uint32_t prio;
+	         uint64_t rt[3]; } a = { 0 };
+	if (SC(SYS_sched_getattr, 0, &a, sizeof a, 0, 0, 0) == 0) {
+		t->sched_policy = (int)(a.policy & ~(uint32_t)SCHED_RESET_ON_FORK);
+		t->sched_param.sched_priority = (int)a.prio;
+		t->nice = a.nice;
+		return;
+	}
 	t->sched_policy = sched_getscheduler(0);
 	if (t->sched_policy < 0 || sched_getparam(0, &t->sched_param) < 0)
 		t->sched_policy = -1;
@@ -68,8 +79,12 @@ void tls_restore(const struct tls_state *t, const struct tls_state *cloner)
 			nuwa_warn("resumed thread %ld: rseq registration failed: errno %ld",
 			          (long)sys_gettid(), -r);
 	}
+	/* The raw call: the task gets back the kernel's name it had, nothing
+	 * new happens to the thread.  An interposer of prctl() must not see
+	 * it: ASan's records the name in its thread registry and CHECK-fails
+	 * there for a thread parked inside ASan's own thread start-up. */
 	if (t->name[0] && strcmp(t->name, cloner->name))
-		prctl(PR_SET_NAME, t->name);
+		sys_prctl(PR_SET_NAME, t->name);
 	/* changing the affinity costs a migration: only when it differs */
 	if (t->has_affinity && (!cloner->has_affinity || !CPU_EQUAL(&t->affinity, &cloner->affinity)))
 		sched_setaffinity(0, sizeof t->affinity, &t->affinity);

@@ -10,7 +10,10 @@
  *   consumer  epoll_wait()s on both; checks that the numbers arrive in order
  *             and every 25 numbers rewrites DIR/PID.state:
  *                 "pid=P seq=S gaps=G ticks=T\n"
- * and then sleeps forever.  PID is getpid() at the time of writing, so each
+ * and then sleeps forever.  With CLI_SCN_TIMER=1 in the environment, a
+ * periodic POSIX timer (5 ms, SIGRTMIN+3) counts its expiries, shown as
+ * " timer=N" at the end of the state line (the pool tests: a pooled child's
+ * timer must not fire before it is taken).  PID is getpid() at the time of writing, so each
  * spawned child reports in its own file.  A child that shared the pipe with
  * another process would lose numbers to it: gaps > 0.
  *
@@ -18,10 +21,21 @@
  *   cli_scn_tag(int, long, double, const char *, void *) appends the values
  *       to DIR/PID.call;
  *   cli_scn_say(const char *) writes the string and a newline on stdout.
+ *
+ * Children that die young (issue 10 class 6), through the C API (weak
+ * references: the program runs with or without libnuwa):
+ *   CLI_SCN_DIE=ctor    a nuwa_add_constructor hook dereferences NULL in
+ *                       each child, before its threads are released
+ *   CLI_SCN_DIE=final   a nuwa_add_final_constructor hook does, once they run
+ *   CLI_SCN_DIE=thread  a thread that sees getpid() change does, right after
+ *                       it resumes in a child
+ *   CLI_SCN_CTOR_MS=N   a nuwa_add_constructor hook sleeps N ms in each child
+ *                       (a slow spawn)
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +45,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nuwa.h"
+
 static const char *dir;
 static int pipefd[2], evfd, epfd;
+static volatile unsigned long timer_fires;
+
+static void on_timer(int sig)
+{
+	timer_fires++;
+}
 
 static void write_file(const char *suffix, const char *text, int append)
 {
@@ -110,13 +132,58 @@ static void *consumer(void *arg)
 			expect = v + 1;
 			if (++n % 25 == 0) {
 				char line[128];
-				snprintf(line, sizeof line, "pid=%d seq=%u gaps=%u ticks=%llu\n", getpid(),
-				         v, gaps, (unsigned long long)ticks);
+				snprintf(line, sizeof line, "pid=%d seq=%u gaps=%u ticks=%llu timer=%lu\n",
+				         getpid(), v, gaps, (unsigned long long)ticks, timer_fires);
 				write_file("state", line, 0);
 			}
 		}
 	}
 	return arg;
+}
+
+static pid_t first_pid;
+
+/* A SIGSEGV with the default action.  Under ASan+UBSan (make
+ * test-sanitize) the store to NULL would be a UBSan report, and ASan's
+ * SIGSEGV handler makes the fault a report and a SIGABRT. */
+__attribute__((no_sanitize("undefined"))) static void die(void *arg)
+{
+	(void)arg;
+	signal(SIGSEGV, SIG_DFL);
+	*(volatile int *)0 = 0;   /* SIGSEGV */
+}
+
+static void slow(void *arg)
+{
+	sleep_ms((int)(intptr_t)arg);
+}
+
+static void *watcher(void *arg)
+{
+	for (;;) {
+		sleep_ms(1);
+		if (getpid() != first_pid)
+			die(NULL);
+	}
+	return arg;
+}
+
+static void young_death(void)
+{
+	const char *d = getenv("CLI_SCN_DIE"), *ms = getenv("CLI_SCN_CTOR_MS");
+	first_pid = getpid();
+	if (ms)
+		nuwa_add_constructor(slow, (void *)(intptr_t)atoi(ms));
+	if (!d)
+		return;
+	if (!strcmp(d, "ctor"))
+		nuwa_add_constructor(die, NULL);
+	else if (!strcmp(d, "final"))
+		nuwa_add_final_constructor(die, NULL);
+	else if (!strcmp(d, "thread")) {
+		pthread_t t;
+		pthread_create(&t, NULL, watcher, NULL);
+	}
 }
 
 int main(int argc, char **argv)
@@ -135,6 +202,7 @@ int main(int argc, char **argv)
 			x = x * 6364136223846793005ull + 1;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < warm);
+	young_death();
 	write_file("warm", "warm\n", 0);
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0 || (evfd = eventfd(0, EFD_CLOEXEC)) < 0 ||
@@ -144,6 +212,16 @@ int main(int argc, char **argv)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, pipefd[0], &ev);
 	ev.data.fd = evfd;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &ev);
+	const char *tm = getenv("CLI_SCN_TIMER");
+	if (tm && tm[0] == '1') {
+		struct sigaction sa = { .sa_handler = on_timer, .sa_flags = SA_RESTART };
+		sigaction(SIGRTMIN + 3, &sa, NULL);
+		struct sigevent se = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN + 3 };
+		timer_t id;
+		struct itimerspec its = { { 0, 5000000 }, { 0, 5000000 } };
+		if (timer_create(CLOCK_MONOTONIC, &se, &id) < 0 || timer_settime(id, 0, &its, NULL) < 0)
+			return 1;
+	}
 	pthread_t th;
 	pthread_create(&th, NULL, consumer, NULL);
 	pthread_create(&th, NULL, producer, NULL);

@@ -127,8 +127,10 @@ static int mock_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errl
 	return n;
 }
 
-static pid_t mock_spawn(const int *stdio, void (*child_fn)(void *), void *arg)
+static pid_t mock_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 {
+	const int *stdio = sp->stdio;
+	(void)err; (void)errlen;   /* the stand-in has no ready channel: ready at once */
 	if (spawn_fail_after >= 0 && spawned >= spawn_fail_after)
 		return -EAGAIN;
 	pid_t pid = fork();
@@ -151,8 +153,10 @@ static pid_t mock_spawn(const int *stdio, void (*child_fn)(void *), void *arg)
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (child_fn)
-			child_fn(arg);
+		if (sp->setup_fn)
+			sp->setup_fn(sp->arg);
+		if (sp->child_fn)
+			sp->child_fn(sp->arg);
 		char line[64];
 		int n = snprintf(line, sizeof line, "MOCK CHILD %d\n", getpid());
 		(void)!write(1, line, n);
