@@ -143,7 +143,7 @@ static pid_t tmpl_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 	int sv[2];
 	int r = nuwa_ready_open(sv);
 	if (r < 0) {
-		snprintf(err, errlen, "cannot make the child's ready channel (errno %d)", -r);
+		snprintf(err, errlen, "cannot make the child's ready channel: %s", nuwa_strerror(r));
 		return r;
 	}
 	const struct fork_req req = { .spawn = sp, .ready_fd = sv[1], .ready_peer = sv[0] };
@@ -154,7 +154,7 @@ static pid_t tmpl_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 	if (!c) {
 		nuwa_own_fd_drop(sv[0]);   /* a child past the table: it dies on EOF */
 		if (pid < 0)
-			snprintf(err, errlen, "fork failed (errno %d)", -pid);
+			snprintf(err, errlen, "fork failed: %s", nuwa_strerror((int)pid));
 		else
 			snprintf(err, errlen, "too many children");
 		return pid < 0 ? pid : -EAGAIN;
