@@ -1,8 +1,8 @@
 /* Fault injection, for tests only: NUWA_TEST_FAULT=STEP:ERRNO[:COUNT],...
  * makes the next COUNT (default 1; 0: every) passages through STEP fail
  * with ERRNO (a name such as EAGAIN, or a number), as if the system call
- * made there had failed.  The steps are listed in docs/reliability.md
- * ("fault injection"); an unknown step is an error at start-up.
+ * made there had failed.  The steps are listed in docs/design.md ("Fault
+ * injection") and below; an unknown step is an error at start-up.
  *
  * The counters live in one MAP_SHARED anonymous page made at start-up, so a
  * failure consumed in a child (the steps of a new child, which run in it)

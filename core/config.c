@@ -225,7 +225,7 @@ int nuwa_config_load(void)
 			bad = 1;
 		}
 	}
-	/* test-only (docs/reliability.md): make named steps fail */
+	/* test-only (docs/design.md, "Fault injection"): make named steps fail */
 	if ((v = getenv("NUWA_TEST_FAULT")) && *v) {
 		char err[512];
 		if (nuwa_fault_parse(v, err, sizeof err) < 0) {
