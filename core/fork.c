@@ -33,6 +33,7 @@
 #include "fdremap.h"
 #include "freeze.h"
 #include "resources.h"
+#include "spawnopts.h"
 
 #define TRAMPOLINE_STACK (16 * 1024)
 
@@ -112,6 +113,30 @@ pid_t fork_child(const struct fork_req *req, int *pidfd)
 	return forker->fork_pid;
 }
 
+/* clone3(CLONE_INTO_CGROUP) (Linux 5.7): the child starts in the cgroup,
+ * never runs anywhere else, and the parent needs no write to cgroup.procs.
+ * With stack 0 clone3 forks like clone(): the child returns 0 on this
+ * stack.  A kernel without it (ENOSYS: no clone3; E2BIG: clone_args too
+ * large for it; EINVAL: flag unknown) gets a plain fork, and the child
+ * joins the cgroup itself before its threads run (spawn_opts_apply). */
+static int forked_into_cgroup;   /* in the child: it was */
+
+static long fork_into_cgroup(const struct fork_req *req, int cgroup_fd, int *pidfd)
+{
+	struct clone_args a = {
+		.flags = CLONE_PIDFD | CLONE_INTO_CGROUP,
+		.pidfd = (uintptr_t)pidfd,
+		.exit_signal = (uint64_t)req->exit_signal,
+		.cgroup = (uint64_t)cgroup_fd,
+	};
+	long pid = SC(SYS_clone3, &a, sizeof a, 0, 0, 0, 0);
+	if (pid == 0)
+		forked_into_cgroup = 1;
+	if (pid == -ENOSYS || pid == -E2BIG || pid == -EINVAL)
+		pid = sys_clone_fork(CLONE_PIDFD | req->exit_signal, pidfd);
+	return pid;
+}
+
 /* Runs on the main thread, in its park handler. */
 int fork_in_forker(struct park_slot *s)
 {
@@ -119,7 +144,11 @@ int fork_in_forker(struct park_slot *s)
 	/* exit_signal 0 (triggers, spawns): the child is not a SIGCHLD child
 	 * of the program, whose wait(-1) never sees it; libnuwa reaps it via
 	 * its pidfd.  nuwa_clone() children are the caller's, as with fork(). */
-	long pid = sys_clone_fork(CLONE_PIDFD | s->fork_req->exit_signal, &pidfd);
+	const struct spawn_opts *o = s->fork_req->opts;
+	forked_into_cgroup = 0;
+	long pid = o && o->cgroup_fd >= 0 ? fork_into_cgroup(s->fork_req, o->cgroup_fd, &pidfd)
+	                                  : sys_clone_fork(CLONE_PIDFD | s->fork_req->exit_signal,
+	                                                   &pidfd);
 	if (pid == 0)
 		return child_leader_start(s);
 	s->fork_pid = (pid_t)pid;   /* or -errno */
@@ -205,16 +234,6 @@ void child_resumed_thread(struct park_slot *s)
 	wait_go(s);
 }
 
-static void install_stdio(const int *fds)
-{
-	for (int i = 0; i < 3; i++)
-		if (fds[i] >= 0 && fds[i] != i)
-			sys_dup3(fds[i], i, 0);
-	for (int i = 0; i < 3; i++)
-		if (fds[i] > 2)
-			sys_close(fds[i]);
-}
-
 /* ---- the child's re-initialisation steps ------------------------------------ */
 /* Run in this order, each in the phases it names:
  *   EARLY     every new child, first thing on its control thread
@@ -233,11 +252,25 @@ enum { EARLY = 1, FORKED = 2, TEMPLATE = 4, RESUMING = 8, BEFORE_GO = 16, RESUME
 static void step_memory(const struct fork_req *r) { resources_child_early(); }
 static void step_timers(const struct fork_req *r) { resources_child_before_go(); }
 static void step_control(const struct fork_req *r) { control_child_reinit(); }
-static void step_ctlsock(const struct fork_req *r) { ctlsock_after_spawn(r->stdio); }
+static void step_ctlsock(const struct fork_req *r)
+{
+	ctlsock_after_spawn(r->opts ? r->opts->stdio : NULL);
+}
 static void step_signals(const struct fork_req *r) { nuwa_signals_block_for_control(); }
 static void step_locks(const struct fork_req *r) { tls_enter_resumed_child(); }
 static void step_fds(const struct fork_req *r) { fdremap_child_setup(); }
-static void step_stdio(const struct fork_req *r) { if (r->stdio) install_stdio(r->stdio); }
+/* Everything particular to this spawn, in one call (ctl/spawnopts.c).  A
+ * child that cannot be what was asked for (it said why on its stderr) ends
+ * before any program thread runs. */
+static void step_spawn(const struct fork_req *r)
+{
+	if (!r->opts)
+		return;
+	struct spawn_opts o = *r->opts;
+	o.cgroup_done = forked_into_cgroup;
+	if (spawn_opts_apply(&o) < 0)
+		sys_exit_group(127);
+}
 static void step_ctors(const struct fork_req *r) { hooks_run_constructors(); }
 static void step_final(const struct fork_req *r) { hooks_run_final_constructors(); }
 static void step_call(const struct fork_req *r) { if (r->child_fn) r->child_fn(r->arg); }
@@ -263,7 +296,8 @@ static const struct child_step {
 	{ "trigger signal",     FORKED,   step_signals },   /* open on this thread */
 	{ "lock owners",        RESUMING, step_locks },     /* lock wrappers repair first */
 	{ "descriptors",        RESUMING, step_fds },       /* fdremap: own channels */
-	{ "stdio",              RESUMING, step_stdio },     /* the requester's 0, 1, 2 */
+	/* the requester's 0, 1, 2, --env, --cwd, --cgroup, process group */
+	{ "spawn options",      RESUMING, step_spawn },
 	{ "constructors",       RESUMING, step_ctors },     /* nuwa_add_constructor */
 	/* POSIX timers, itimers, alarm (core/timers.c): thread-aimed timers
 	 * need the new tids */

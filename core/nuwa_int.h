@@ -113,8 +113,13 @@ void freeze_release(void);                   /* parent: resume everyone */
  * child's pid (>0) and a pidfd in *pidfd, or -errno.  It never returns in
  * the child: there every thread resumes, the steps of child_steps[] run, and
  * the child's control thread goes on in control_restart(). */
+struct spawn_opts;                /* ctl/spawnopts.h */
 struct fork_req {
-	const int *stdio;             /* 3 descriptors to install as 0, 1, 2, or NULL */
+	/* a spawn's particulars (stdio, environment, directory, cgroup,
+	 * process group), or NULL: the child applies them before any program
+	 * thread runs (step "spawn options"); the fork itself puts the child
+	 * into the cgroup when the kernel can */
+	const struct spawn_opts *opts;
 	void (*child_fn)(void *);     /* run in the child once every thread runs */
 	void *arg;
 	int stay_frozen;              /* snapshot mode: the child is the template */

@@ -120,11 +120,11 @@ int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 	return 0;
 }
 
-static pid_t tmpl_spawn(const int *stdio, void (*child_fn)(void *), void *arg)
+static pid_t tmpl_spawn(const struct spawn_opts *o, void (*child_fn)(void *), void *arg)
 {
 	if (nuwa_state != NUWA_STATE_TEMPLATE)
 		return -EINVAL;
-	const struct fork_req req = { .stdio = stdio, .child_fn = child_fn, .arg = arg };
+	const struct fork_req req = { .opts = o, .child_fn = child_fn, .arg = arg };
 	int fd = -1;
 	pid_t pid = fork_child(&req, &fd);
 	if (pid > 0)

@@ -238,10 +238,16 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 	 * leave these open, and the core reads them after that. */
 	static int stdio[3];
 	memcpy(stdio, c->fds, sizeof stdio);
+	/* --env, --cwd, --cgroup, the process group: every value checked and
+	 * every directory opened before the first fork */
+	static struct spawn_opts opts;
+	if ((r = spawn_opts_parse(&opts, m, nstdio ? stdio : NULL, err, sizeof err)) < 0) {
+		ctl_reply_error(c, -r, "%s", err);
+		return;
+	}
 	uint32_t made = 0;
 	for (; made < count; made++) {
-		pid_t pid = ctl_ops->spawn(nstdio ? stdio : NULL, ncalls ? ffcall_plan_run : NULL,
-		                           NULL);
+		pid_t pid = ctl_ops->spawn(&opts, ncalls ? ffcall_plan_run : NULL, NULL);
 		if (pid < 0) {
 			char msg[256];
 			snprintf(msg, sizeof msg, "spawn failed after %u child%s: %s", made,
@@ -253,6 +259,7 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 				ctl_put_u32(&b, CTL_F_COUNT, made);
 				ctl_reply_end(c, &b);
 			}
+			spawn_opts_release(&opts);
 			return;
 		}
 		struct ctl_buf b;
@@ -264,6 +271,7 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 		if (wait)
 			ctl_child_wait(pid, c);
 	}
+	spawn_opts_release(&opts);
 	struct ctl_buf b;
 	if (ctl_reply_begin(c, &b, CTL_REP_OK, 32) == 0) {
 		ctl_put_u32(&b, CTL_F_COUNT, made);

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "base.h"
+#include "spawnopts.h"
 
 /* The values of CTL_F_STATE and CTL_F_MODE (ctl_proto.h) */
 enum ctl_state { CTL_STATE_RUNNING, CTL_STATE_FREEZING, CTL_STATE_TEMPLATE };
@@ -33,10 +34,11 @@ struct ctl_core_ops {
 	void   (*info)(struct ctl_info *out);
 	/* running -> template: every thread frozen and kept parked */
 	int    (*freeze)(int timeout_ms, char *err, size_t errlen);
-	/* one child of the template: stdio (3 descriptors, or NULL) become its
-	 * 0, 1, 2; child_fn(arg) runs in it after every thread has resumed.
-	 * The pid, or -errno. */
-	pid_t  (*spawn)(const int *stdio, void (*child_fn)(void *), void *arg);
+	/* one child of the template, which takes on o (spawnopts.h: stdio,
+	 * environment, directory, cgroup, process group) with
+	 * spawn_opts_apply() before any program thread runs; child_fn(arg)
+	 * runs in it after every thread has resumed.  The pid, or -errno. */
+	pid_t  (*spawn)(const struct spawn_opts *o, void (*child_fn)(void *), void *arg);
 	int    (*thaw)(void);    /* template -> running, exactly as before */
 	/* `nuwa stop`: the replies are flushed and the socket removed; end the
 	 * process with this status, without running the program's atexit

@@ -127,7 +127,7 @@ static int mock_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errl
 	return n;
 }
 
-static pid_t mock_spawn(const int *stdio, void (*child_fn)(void *), void *arg)
+static pid_t mock_spawn(const struct spawn_opts *o, void (*child_fn)(void *), void *arg)
 {
 	if (spawn_fail_after >= 0 && spawned >= spawn_fail_after)
 		return -EAGAIN;
@@ -135,16 +135,12 @@ static pid_t mock_spawn(const int *stdio, void (*child_fn)(void *), void *arg)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		/* The core's order: children forgotten, ctlsock_after_spawn(), stdio,
-		 * threads, child_fn. */
+		/* The core's order: children forgotten, ctlsock_after_spawn(), the
+		 * spawn's options (stdio ...), threads, child_fn. */
 		nuwa_children_forget();
-		ctlsock_after_spawn(stdio);
-		if (stdio)
-			for (int i = 0; i < 3; i++) {
-				dup2(stdio[i], i);
-				if (stdio[i] > 2)
-					close(stdio[i]);
-			}
+		ctlsock_after_spawn(o->stdio);
+		if (spawn_opts_apply(o) < 0)
+			_exit(127);
 		mock_cfg.state = CTL_STATE_RUNNING;
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);

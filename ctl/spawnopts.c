@@ -1,0 +1,326 @@
+/* A spawn's particulars (spawnopts.h): parsed and checked in the template
+ * before the first fork, applied in each child before its program threads
+ * run again.  Raw system calls only: the template's threads are parked (one
+ * may hold malloc's or stdio's lock), and so are the child's. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base.h"
+#include "spawnopts.h"
+#include "sys.h"
+
+extern char **environ;
+
+/* The strings of the request being served.  The request's own buffer is the
+ * connection's, which a new child unmaps with the template's connections
+ * (ctlsock_after_spawn) before it applies the options; this copy is in the
+ * child's memory as it was at the fork. */
+static char env_arena[CTL_MAX_REQUEST];
+
+static const char *err_name(int e)
+{
+	switch (e) {
+	case ENOENT: return "no such file or directory";
+	case ENOTDIR: return "not a directory";
+	case EACCES: return "permission denied";
+	case EPERM: return "operation not permitted";
+	case ELOOP: return "too many symbolic links";
+	case ENAMETOOLONG: return "name too long";
+	case EROFS: return "read-only file system";
+	default: return "cannot open";
+	}
+}
+
+static int parse_env(struct spawn_opts *o, const struct ctl_msg *m, char *err, size_t errlen)
+{
+	unsigned n = ctl_count(m, CTL_F_ENV);
+	if (n > SPAWN_MAX_ENV) {
+		snprintf(err, errlen, "spawn: at most %d --env options, not %u", SPAWN_MAX_ENV, n);
+		return -E2BIG;
+	}
+	size_t used = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const char *s = ctl_get_nth_str(m, CTL_F_ENV, i);
+		int r = s ? spawn_env_check(s, err, errlen) : -EPROTO;
+		if (r < 0) {
+			if (!s)
+				snprintf(err, errlen, "spawn: malformed --env field");
+			return r;
+		}
+		size_t len = strlen(s) + 1;
+		if (len > sizeof env_arena - used) {   /* cannot happen: a request is smaller */
+			snprintf(err, errlen, "spawn: --env values too large");
+			return -E2BIG;
+		}
+		memcpy(env_arena + used, s, len);
+		o->env[o->nenv++] = env_arena + used;
+		used += len;
+	}
+	return 0;
+}
+
+static int own_high(int fd)
+{
+	return nuwa_own_fd(nuwa_fd_high(fd));
+}
+
+static int open_cwd(struct spawn_opts *o, const char *path, char *err, size_t errlen)
+{
+	int r = spawn_path_check("--cwd", path, err, errlen);
+	if (r < 0)
+		return r;
+	int fd = (int)sys_openat(AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "--cwd %s: %s", path, err_name(-fd));
+		return fd;
+	}
+	/* chdir() needs search permission; an O_PATH descriptor is not checked
+	 * for it when opened, fchdir() is (fs/open.c) */
+	if ((r = (int)SC(SYS_faccessat, fd, ".", X_OK, 0, 0, 0)) < 0) {
+		sys_close(fd);
+		snprintf(err, errlen, "--cwd %s: %s", path, err_name(-r));
+		return r;
+	}
+	o->cwd_fd = own_high(fd);
+	return 0;
+}
+
+/* A cgroup v2 directory the child can join: CLONE_INTO_CGROUP takes a
+ * descriptor of the directory itself, opened for reading (an O_PATH one is
+ * refused: cgroup_get_from_fd() uses fdget()); joining means writing
+ * cgroup.procs, so that must be writable; and a process may only join a
+ * cgroup that has no domain controllers enabled for children ("no internal
+ * processes": clone3 fails with EBUSY, a cgroup.procs write too). */
+static int open_cgroup(struct spawn_opts *o, const char *path, char *err, size_t errlen)
+{
+	int r = spawn_path_check("--cgroup", path, err, errlen);
+	if (r < 0)
+		return r;
+	int fd = (int)sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "--cgroup %s: %s", path, err_name(-fd));
+		return fd;
+	}
+	struct statfs sf;
+	if ((r = (int)SC(SYS_fstatfs, fd, &sf, 0, 0, 0, 0)) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
+		sys_close(fd);
+		snprintf(err, errlen, "--cgroup %s: not a cgroup v2 directory (%s)", path,
+		         r < 0 ? err_name(-r) : sf.f_type == CGROUP_SUPER_MAGIC ?
+		         "it is in a cgroup v1 hierarchy" : "its file system is not cgroup2");
+		return -EINVAL;
+	}
+	if ((r = (int)SC(SYS_faccessat, fd, "cgroup.procs", W_OK, 0, 0, 0)) < 0) {
+		sys_close(fd);
+		snprintf(err, errlen, "--cgroup %s: cgroup.procs is not writable (%s)", path,
+		         err_name(-r));
+		return r;
+	}
+	int sc = (int)sys_openat(fd, "cgroup.subtree_control", O_RDONLY | O_CLOEXEC, 0);
+	if (sc >= 0) {
+		char buf[256];
+		long n = sys_read(sc, buf, sizeof buf - 1);
+		sys_close(sc);
+		if (n > 0 && buf[0] != '\n') {
+			buf[n] = 0;
+			if (buf[n - 1] == '\n')
+				buf[n - 1] = 0;
+			sys_close(fd);
+			snprintf(err, errlen, "--cgroup %s: it enables controllers for its children "
+			         "(cgroup.subtree_control: %s); a process can join only a cgroup "
+			         "that does not: use a child cgroup", path, buf);
+			return -EBUSY;
+		}
+	}
+	o->cgroup_fd = own_high(fd);
+	return 0;
+}
+
+/* A group to join must be in the template's session (setpgid(2)). */
+static int check_pgrp(pid_t pg, char *err, size_t errlen)
+{
+	long sid = SC(SYS_getsid, pg, 0, 0, 0, 0, 0);
+	long mine = SC(SYS_getsid, 0, 0, 0, 0, 0, 0);
+	long gid = SC(SYS_getpgid, pg, 0, 0, 0, 0, 0);
+	if (sid < 0 || gid != pg) {
+		snprintf(err, errlen, "spawn: process group %d does not exist", pg);
+		return -ESRCH;
+	}
+	if (sid != mine) {
+		snprintf(err, errlen, "spawn: process group %d is in session %ld, the template in "
+		         "session %ld: a child can join only a group of its own session", pg, sid,
+		         mine);
+		return -EPERM;
+	}
+	return 0;
+}
+
+int spawn_opts_parse(struct spawn_opts *o, const struct ctl_msg *m, const int *stdio,
+                     char *err, size_t errlen)
+{
+	*o = (struct spawn_opts){ .stdio = stdio, .cwd_fd = -1, .cgroup_fd = -1 };
+	uint32_t clear = 0;
+	int32_t pg = 0;
+	const char *s;
+	int r;
+	if (ctl_get_u32(m, CTL_F_ENV_CLEAR, &clear) == -EPROTO ||
+	    ctl_get_i32(m, CTL_F_PGRP, &pg) == -EPROTO || pg < SPAWN_PGRP_OWN) {
+		snprintf(err, errlen, "spawn: malformed request");
+		return -EINVAL;
+	}
+	o->env_clear = !!clear;
+	o->pgrp = pg;
+	if ((r = parse_env(o, m, err, errlen)) < 0)
+		goto fail;
+	if (pg > 0 && (r = check_pgrp(pg, err, errlen)) < 0)
+		goto fail;
+	if ((r = ctl_get_str(m, CTL_F_CWD, &s)) == 0 && (r = open_cwd(o, s, err, errlen)) < 0)
+		goto fail;
+	if ((r = ctl_get_str(m, CTL_F_CGROUP, &s)) == 0 &&
+	    (r = open_cgroup(o, s, err, errlen)) < 0)
+		goto fail;
+	return 0;
+fail:
+	spawn_opts_release(o);
+	return r;
+}
+
+void spawn_opts_release(struct spawn_opts *o)
+{
+	nuwa_own_fd_drop(o->cwd_fd);
+	nuwa_own_fd_drop(o->cgroup_fd);
+	o->cwd_fd = o->cgroup_fd = -1;
+}
+
+/* ---- in the child ------------------------------------------------------------ */
+
+static void say(const char *a, const char *b, int e)
+{
+	char line[256];
+	int n = snprintf(line, sizeof line, "libnuwa: spawned child %ld: %s%s: %s\n",
+	                 (long)sys_getpid(), a, b, err_name(e));
+	if (n > 0)
+		(void)sys_write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void install_stdio(const int *fds)
+{
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0 && fds[i] != i)
+			sys_dup3(fds[i], i, 0);
+	for (int i = 0; i < 3; i++)
+		if (fds[i] > 2)
+			sys_close(fds[i]);
+}
+
+static size_t name_len(const char *e)
+{
+	const char *eq = strchr(e, '=');
+	return eq ? (size_t)(eq - e) : strlen(e);
+}
+
+static int same_name(const char *a, const char *b)
+{
+	size_t n = name_len(a);
+	return n == name_len(b) && !memcmp(a, b, n);
+}
+
+/* Is entry i of the new list overridden by a later one, or old entry e by
+ * any new one? */
+static int replaced(const struct spawn_opts *o, const char *e, int from)
+{
+	for (int i = from; i < o->nenv; i++)
+		if (same_name(e, o->env[i]))
+			return 1;
+	return 0;
+}
+
+/* The new environment lives in a private anonymous mapping of its own, made
+ * here and never unmapped: it belongs to the environment from now on, as
+ * the initial one on the stack does.  glibc's setenv()/putenv() replace a
+ * pointer in the array or, to add a name, copy the array into one they
+ * malloc (they realloc only an array they allocated themselves: setenv.c's
+ * last_environ); unsetenv() moves pointers inside it (it is writable);
+ * clearenv() frees only its own.  Entries kept from the old environment keep
+ * pointing at their strings (the child's copies, wherever they were). */
+static int apply_env(const struct spawn_opts *o)
+{
+	char **old = environ;
+	size_t nold = 0, bytes;
+	if (!o->env_clear && old)
+		while (old[nold])
+			nold++;
+	bytes = (nold + (size_t)o->nenv + 1) * sizeof(char *);
+	for (int i = 0; i < o->nenv; i++)
+		bytes += strlen(o->env[i]) + 1;
+	long p = sys_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+	if (p < 0 && p > -4096)
+		return (int)p;
+	char **arr = (char **)p;
+	char *str = (char *)p + (nold + (size_t)o->nenv + 1) * sizeof(char *);
+	size_t k = 0;
+	for (size_t j = 0; j < nold; j++)
+		if (!replaced(o, old[j], 0))
+			arr[k++] = old[j];
+	for (int i = 0; i < o->nenv; i++) {
+		if (replaced(o, o->env[i], i + 1))
+			continue;   /* the last --env of a name wins */
+		size_t len = strlen(o->env[i]) + 1;
+		memcpy(str, o->env[i], len);
+		arr[k++] = str;
+		str += len;
+	}
+	arr[k] = NULL;
+	environ = arr;
+	return 0;
+}
+
+int spawn_opts_apply(const struct spawn_opts *o)
+{
+	int r;
+	/* stdio first: the lines below reach the requester */
+	if (o->stdio)
+		install_stdio(o->stdio);
+	/* Not placed by the fork (a kernel without clone3's CLONE_INTO_CGROUP,
+	 * or a child made earlier): "0" in cgroup.procs moves the writer's
+	 * whole thread group (cgroup-v2.rst), which is this process, whose
+	 * program threads have not run since the fork. */
+	if (o->cgroup_fd >= 0 && !o->cgroup_done) {
+		int fd = (int)sys_openat(o->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC, 0);
+		r = fd < 0 ? fd : (int)sys_write(fd, "0", 1);
+		if (fd >= 0)
+			sys_close(fd);
+		if (r < 0) {
+			say("cannot join the cgroup", "", -r);
+			return r;
+		}
+	}
+	if (o->cwd_fd >= 0 && (r = (int)SC(SYS_fchdir, o->cwd_fd, 0, 0, 0, 0, 0)) < 0) {
+		say("--cwd", "", -r);
+		return r;
+	}
+	if ((o->env_clear || o->nenv) && (r = apply_env(o)) < 0) {
+		say("--env", "", -r);
+		return r;
+	}
+	if (o->pgrp != SPAWN_PGRP_KEEP) {
+		/* The child is not a session leader (the template's session is
+		 * someone else's), so it may make or join a group of its session. */
+		r = (int)SC(SYS_setpgid, 0, o->pgrp > 0 ? o->pgrp : 0, 0, 0, 0, 0);
+		if (r < 0 && o->pgrp > 0) {
+			say("cannot join the caller's process group", "", -r);
+			r = (int)SC(SYS_setpgid, 0, 0, 0, 0, 0, 0);
+		}
+		if (r < 0)
+			say("cannot make its own process group", "", -r);
+	}
+	nuwa_own_fd_drop(o->cwd_fd);
+	nuwa_own_fd_drop(o->cgroup_fd);
+	return 0;
+}
