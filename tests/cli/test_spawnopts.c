@@ -18,7 +18,7 @@
 static struct ct_bg prog;
 static struct ct_out o;
 static const char *dir;
-static char cg_made[4096];
+static char cg_made[8300];
 
 static void teardown(void)
 {
