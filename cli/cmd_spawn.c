@@ -231,7 +231,7 @@ static int converse(struct client *cl, const struct spawn_args *o, struct kids *
 					/* a job stops as a whole: the child, then us;
 					 * continued, the child goes on with us (even if
 					 * our stop was dropped: an orphaned group) */
-					spawn_tty_stop_self(tty);
+					spawn_tty_stop_self(tty, k->pid, k->done, k->n);
 					forward(cl, k, SIGCONT);
 					pending_sig = 0;
 				}

@@ -36,6 +36,8 @@
  * back when the child is gone (a child killed in raw mode leaves no mess),
  * if nuwa is then in the foreground. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <string.h>
 #include <termios.h>
@@ -79,11 +81,41 @@ int spawn_tty_forward(const struct spawn_tty *t, int sig, int code)
 	return 1;
 }
 
-/* PROXY, after SIGTSTP was forwarded: stop as a job does, by SIGTSTP's
- * default action; returns when continued (the SIGCONT then waits in the
- * signalfd and is forwarded like any other). */
-void spawn_tty_stop_self(const struct spawn_tty *t)
+/* The state letter of /proc/PID/stat (after the parenthesised name, which
+ * may itself hold parentheses: the last ')' ends it); 0 if gone. */
+static char proc_state(pid_t pid)
 {
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *e = strrchr(buf, ')');
+	return e && e[1] == ' ' ? e[2] : 0;
+}
+
+/* PROXY, after SIGTSTP was forwarded (the template delivers it: a moment
+ * later): stop only once the children have, or the terminal could pass a
+ * line typed for the shell to a child still reading it.  A child that does
+ * not stop (it handles SIGTSTP and goes on) is waited for a bounded while.
+ * Then stop as a job does, by SIGTSTP's default action; return when
+ * continued (the SIGCONT then waits in the signalfd and is forwarded like
+ * any other). */
+void spawn_tty_stop_self(const struct spawn_tty *t, const pid_t *pids, const int *done, int n)
+{
+	for (int i = 0; i < n; i++) {
+		for (int tries = 0; !done[i] && tries < 400; tries++) {
+			char st = proc_state(pids[i]);
+			if (!st || st == 'T' || st == 't' || st == 'Z' || st == 'X')
+				break;
+			usleep(5000);
+		}
+	}
 	sigset_t s;
 	sigemptyset(&s);
 	sigaddset(&s, SIGTSTP);

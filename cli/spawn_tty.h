@@ -20,8 +20,9 @@ int  spawn_tty_begin(struct spawn_tty *t, pid_t template_pid);
 void spawn_tty_sigset(const struct spawn_tty *t, sigset_t *set);
 /* Forward signal sig (si_code code) to the children? */
 int  spawn_tty_forward(const struct spawn_tty *t, int sig, int code);
-/* After forwarding SIGTSTP when not joined: stop until continued. */
-void spawn_tty_stop_self(const struct spawn_tty *t);
+/* After forwarding SIGTSTP when not joined: once the children (pids[i]
+ * with !done[i]) have stopped, stop until continued. */
+void spawn_tty_stop_self(const struct spawn_tty *t, const pid_t *pids, const int *done, int n);
 /* The child is gone: the terminal's modes back. */
 void spawn_tty_end(struct spawn_tty *t);
 
