@@ -373,8 +373,9 @@ int cmd_spawn(int argc, char **argv)
 			struct ctl_msg m;
 			if (client_recv(&cl, &m, 1000, -1) == 1 && m.type == CTL_REP_ERROR) {
 				client_print_error(&cl, &m);   /* refused at once */
+				int refused = client_refused(&m);   /* m lives in cl's buffer */
 				client_close(&cl);
-				return fail ? fail : client_refused(&m) ? EX_NOPROC : EX_FAIL;
+				return fail ? fail : refused ? EX_NOPROC : EX_FAIL;
 			}
 			cli_err("%s: cannot send the request: %s", target, strerror(-r));
 			client_close(&cl);

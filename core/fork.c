@@ -175,6 +175,7 @@ static void note_resumed(struct park_slot *s, pid_t tid)
 {
 	s->new_tid = tid;
 	robust_list_rebind(s->tls.robust_head, s->tid, tid);
+	tls_rtld_rebind(s->tid, tid);
 	if (s->known && !s->tcb_shared) {
 		tls_note_new_tid(s->tid, tid);
 		nuwa_self.tid = tid;
@@ -205,6 +206,7 @@ int child_leader_start(struct park_slot *s)
 		/* A template child: stay parked as the forker of later spawns. */
 		tls_note_new_tid(s->tid, tid);
 		robust_list_rebind(s->tls.robust_head, s->tid, tid);
+		tls_rtld_rebind(s->tid, tid);
 		s->tid = tid;
 		s->cmd = CMD_WAIT;
 	} else {

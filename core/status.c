@@ -48,6 +48,21 @@ static void comm_of(pid_t tid, char *name, size_t len)
 			*p = '?';
 }
 
+/* What a thread does: "idle in poll", "idle in futex (system call)" for one
+ * asleep in the kernel outside any wrapper (FP_KERNEL, call nr), or busy. */
+static void doing_text(char *buf, size_t len, int idle, long nr, const char *busy)
+{
+	char sys[32];
+	if (idle == FP_KERNEL) {
+		syscall_name(nr, sys, sizeof sys);
+		snprintf(buf, len, "idle in %s (system call)", sys);
+	} else if (idle) {
+		snprintf(buf, len, "idle in %s", freeze_point_name(idle));
+	} else {
+		snprintf(buf, len, "%s", busy);
+	}
+}
+
 static void thread_line(struct out *o, int json, int first, pid_t tid, const char *doing)
 {
 	char name[32];
@@ -76,29 +91,17 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 			struct park_slot *s = &nuwa_ft.slots[i];
 			if (s->state != SLOT_PARKED)
 				continue;
-			char doing[64], sys[32];
-			if (s->idle_at == FP_KERNEL) {
-				syscall_name(s->kernel_nr, sys, sizeof sys);
-				snprintf(doing, sizeof doing, "idle in %s (system call)", sys);
-			} else {
-				snprintf(doing, sizeof doing, "%s %s", s->idle_at ? "idle in" : "parked",
-				         s->idle_at ? freeze_point_name(s->idle_at) : "busy");
-			}
+			char doing[64];
+			doing_text(doing, sizeof doing, s->idle_at, s->kernel_nr, "parked busy");
 			thread_line(&o, json, first, s->tid, doing);
 			first = 0;
 		}
 	} else {
 		registry_lock();
 		for (struct nuwa_thread *t = registry_head; t; t = t->next) {
-			char doing[64], sys[32];
+			char doing[64];
 			long nr = t->idle ? -1 : task_syscall_asleep(t->tid);
-			if (nr >= 0) {
-				syscall_name(nr, sys, sizeof sys);
-				snprintf(doing, sizeof doing, "idle in %s (system call)", sys);
-			} else {
-				snprintf(doing, sizeof doing, "%s%s", t->idle ? "idle in " : "busy",
-				         t->idle ? freeze_point_name(t->idle) : "");
-			}
+			doing_text(doing, sizeof doing, nr >= 0 ? FP_KERNEL : t->idle, nr, "busy");
 			thread_line(&o, json, first, t->tid, doing);
 			first = 0;
 		}

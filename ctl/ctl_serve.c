@@ -283,12 +283,15 @@ static void do_thaw(struct ctl_conn *c)
 {
 	if (not_template(c, "thaw"))
 		return;
-	int r = ctl_ops->thaw();
-	if (r < 0) {
-		ctl_reply_error(c, -r, "thaw failed: %s", strerror(-r));
-		return;
-	}
+	/* Reply first, then let the threads go: a program that exits as soon
+	 * as it runs again would otherwise close the socket before the reply
+	 * is on it.  A template thaws whenever it is asked to (state checked
+	 * above), so the OK is true; the few bytes fit an idle socket's buffer. */
 	reply_ok_simple(c);
+	ctl_flush(c);
+	int r = ctl_ops->thaw();
+	if (r < 0)
+		nuwa_err("thaw failed after its reply (errno %d)", -r);
 }
 
 /* The template exits; its children are not touched: they are reparented to

@@ -30,13 +30,23 @@ struct parser {
 static int fail(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(struct parser *ps, const char *fmt, ...)
 {
-	char what[160];
+	char what[160], line[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
-	snprintf(ps->err, ps->errlen, "bad --call '%s': %s (at column %d)", ps->text, what,
+	snprintf(line, sizeof line, "bad --call '%s': %s (at column %d)", ps->text, what,
 	         (int)(ps->p - ps->text) + 1);
+	/* One line whatever the text holds (a newline from a client, say):
+	 * control characters are written as \xNN. */
+	size_t o = 0;
+	for (const unsigned char *c = (const unsigned char *)line; *c && o + 5 <= ps->errlen; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			o += (size_t)snprintf(ps->err + o, ps->errlen - o, "\\x%02x", *c);
+		else
+			ps->err[o++] = (char)*c;
+	if (ps->errlen)
+		ps->err[o < ps->errlen ? o : ps->errlen - 1] = 0;
 	return -EINVAL;
 }
 

@@ -105,11 +105,20 @@ static int mutex_unlock_repairing(pthread_mutex_t *m)
 	return r;
 }
 
+/* Resolved at start-up, never in a child: dlsym takes the loader's lock,
+ * which a thread frozen inside dlopen() holds in the child too (the child's
+ * control thread would wait for it forever, before any thread resumes). */
+void tls_owner_resolve(void)
+{
+	if (!real_mutex_lock) {
+		real_mutex_lock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
+		real_mutex_unlock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_unlock");
+	}
+}
+
 void tls_enter_resumed_child(void)
 {
 	if (tls_mutex_lock != mutex_lock_repairing) {
-		real_mutex_lock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_lock");
-		real_mutex_unlock = (int (*)(pthread_mutex_t *))nuwa_dlnext("pthread_mutex_unlock");
 		tls_mutex_lock = mutex_lock_repairing;
 		tls_mutex_unlock = mutex_unlock_repairing;
 	}

@@ -21,6 +21,8 @@ void *nuwa_main_tcb;           /* pthread_self() of the main thread (init.c) */
 
 void tls_init(void)
 {
+	tls_owner_resolve();
+	tls_rtld_init();
 	if (tid_off >= 0 || !nuwa_main_tcb)
 		return;
 	const char *me = (const char *)pthread_self();

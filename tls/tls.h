@@ -38,12 +38,16 @@ void tls_restore(const struct tls_state *t, const struct tls_state *cloner); /* 
 /* owner.c: former tids, and repairs on the lock wrappers' slow paths */
 void tls_note_new_tid(pid_t old_tid, pid_t new_tid);
 void robust_list_rebind(void *head, pid_t old_tid, pid_t new_tid);
+/* rtld.c: ld.so's own recursive locks held by old_tid get new_tid */
+void tls_rtld_init(void);                 /* at start-up */
+void tls_rtld_rebind(pid_t old_tid, pid_t new_tid);
 int  mutex_repair_owner(pthread_mutex_t *m);
 int  rwlock_repair_writer(pthread_rwlock_t *rw);
 /* pthread_mutex_lock's and _unlock's targets; hidden: the wrappers load
  * them PC-relative, not through the GOT */
 extern int (*tls_mutex_lock)(pthread_mutex_t *) __attribute__((visibility("hidden")));
 extern int (*tls_mutex_unlock)(pthread_mutex_t *) __attribute__((visibility("hidden")));
+void tls_owner_resolve(void);            /* at start-up: the real mutex functions */
 void tls_enter_resumed_child(void);  /* a resumed child: locks repair first */
 
 #endif
