@@ -130,6 +130,11 @@ void  fork_after_app_fork(void);           /* the program's fork(): its child */
 extern int nuwa_spawned;
 int   nuwa_is_child_of_freeze(void);
 
+/* the service manager's notify socket (notify.c) */
+void notify_init(void);                 /* start-up: take $NOTIFY_SOCKET */
+void notify_frozen(int threads);        /* READY=1, once, in this process only */
+void notify_status(const char *status); /* STATUS= */
+
 /* control thread */
 void control_start(void);
 void control_trigger(void);                  /* async-signal-safe */

@@ -117,6 +117,7 @@ int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 	}
 	nuwa_state = NUWA_STATE_TEMPLATE;
 	nuwa_info("template ready: %d threads frozen", nuwa_ft.nslots);
+	notify_frozen(nuwa_ft.nslots);   /* Type=notify: ready once frozen */
 	return 0;
 }
 
@@ -140,6 +141,7 @@ static int tmpl_thaw(void)
 	snapshot_drop();
 	freeze_release();
 	nuwa_info("thawed");
+	notify_status("thawed: running, not a template");
 	return 0;
 }
 
@@ -162,8 +164,10 @@ static pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 	freeze_release();
 	if (pid < 0)
 		snprintf(err, errlen, "fork: %s", strerror(-pid));
-	else
+	else {
 		nuwa_info("snapshot done: template is process %d", pid);
+		notify_frozen(nuwa_ft.nslots);
+	}
 	return pid;
 }
 
