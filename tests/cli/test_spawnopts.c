@@ -280,3 +280,46 @@ Test(spawnopts, cgroup_v2_child_is_born_inside)
 	      "cgroup.procs: [%s], child %d with %d threads, %d in cgroup.threads", buf, kid,
 	      threads, listed);
 }
+
+/* nuwa status: one memory line per process, from smaps_rollup, with the
+ * template's pages shared by its children (text and JSON agree on who). */
+Test(spawnopts, status_shows_memory)
+{
+	char p[32];
+	pid_t pid = frozen_template(p, sizeof p, NULL);
+	pid_t kid[2];
+	for (int i = 0; i < 2; i++) {
+		ct_nuwa(&o, 20000, "spawn", p, NULL);
+		CHECK(o.code == 0, "spawn: %s", o.err);
+		kid[i] = (pid_t)atol(o.out);
+	}
+	ct_nuwa(&o, 10000, "status", p, NULL);
+	CHECK(o.code == 0 && strstr(o.out, "\nmemory (kB"), "status: %s %s", o.out, o.err);
+	pid_t who[3] = { pid, kid[0], kid[1] };
+	for (int i = 0; i < 3; i++) {
+		char key[64];
+		snprintf(key, sizeof key, "%s %7d  rss ", i ? "  child   " : "  template", who[i]);
+		char *l = strstr(o.out, key);
+		long rss, pss, uss, shared;
+		CHECK(l && sscanf(l + strlen(key), "%ld pss %ld uss %ld shared %ld", &rss, &pss, &uss,
+		      &shared) == 4, "no memory line for %d: %s", who[i], o.out);
+		CHECK(rss > 0 && pss > 0 && pss <= rss && uss < rss && shared > 0 &&
+		      uss + shared == rss, "%d: rss %ld pss %ld uss %ld shared %ld", who[i], rss, pss,
+		      uss, shared);
+	}
+	CHECK(strstr(o.out, "  children: 2, resident "), "no summary: %s", o.out);
+
+	ct_nuwa(&o, 10000, "status", "--json", p, NULL);
+	CHECK(o.code == 0, "status --json: %s", o.err);
+	char want[128];
+	snprintf(want, sizeof want, "\"memory\":[{\"pid\":%d,\"role\":\"template\",\"rss_kb\":", pid);
+	CHECK(strstr(o.out, want), "json: %s", o.out);
+	for (int i = 0; i < 2; i++) {
+		snprintf(want, sizeof want, "{\"pid\":%d,\"role\":\"child\",\"rss_kb\":", kid[i]);
+		CHECK(strstr(o.out, want), "json, child %d: %s", kid[i], o.out);
+	}
+	CHECK(!strcmp(o.out + strlen(o.out) - 3, "]}\n"), "json does not end the object: %s",
+	      o.out + strlen(o.out) - 20);
+	for (int i = 0; i < 2; i++)
+		kill(kid[i], SIGKILL);
+}
