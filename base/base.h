@@ -145,6 +145,10 @@ struct nuwa_child {
 	int kind;                /* enum nuwa_child_kind */
 	int waiter;              /* control socket: the connection waiting for it, or -1 */
 	unsigned waiter_serial;  /* ... and that connection's serial */
+	int ready_fd;            /* child_ready.c: our end until released, else -1 */
+	int teller;              /* control socket: the connection its pid is queued on
+	                            (released once that is sent), or -1 */
+	unsigned teller_serial;
 };
 struct nuwa_child *nuwa_child_add(pid_t pid, int pidfd, int kind); /* NULL: table full */
 struct nuwa_child *nuwa_child_find(pid_t pid);
@@ -154,5 +158,19 @@ int  nuwa_children_count(int kind);          /* of one kind, -1: all */
 void nuwa_child_remove(struct nuwa_child *c);/* closes its pidfd; entries move */
 void nuwa_children_prune(void);              /* the program's, once gone */
 void nuwa_children_forget(void);             /* in a new process */
+/* The last children reaped, newest first (nuwa status). */
+#define NUWA_CHILD_EXITS 16
+struct nuwa_child_exit { pid_t pid; int wstatus; int kind; };
+void nuwa_child_exited(struct nuwa_child *c, int wstatus); /* record, then remove */
+int  nuwa_child_exits(const struct nuwa_child_exit **out); /* how many, newest first */
+
+/* child_ready.c: "the child is ready" (a SOCK_SEQPACKET pair made before
+ * the fork; the child holds sv[1], the parent sv[0] in its entry). */
+int  nuwa_ready_open(int sv[2]);                 /* 0 or -errno */
+void nuwa_ready_child_arm(int peer, pid_t parent); /* child, first: PDEATHSIG */
+void nuwa_ready_child_ready(int fd);   /* child's control thread, before GO: ready, wait release */
+void nuwa_ready_child_go(int fd);      /* child's leader at GO: PDEATHSIG off, say so */
+int  nuwa_ready_wait(int fd, int timeout_ms);    /* parent: 1 ready, 0 died, -ETIMEDOUT */
+void nuwa_child_release(struct nuwa_child *c);   /* parent: told; may outlive us */
 
 #endif

@@ -30,7 +30,7 @@ struct nuwa_child *nuwa_child_add(pid_t pid, int pidfd, int kind)
 	}
 	struct nuwa_child *c = &kids[nkids++];
 	*c = (struct nuwa_child){ .pid = pid, .pidfd = nuwa_own_fd(nuwa_fd_high(pidfd)),
-	                          .kind = kind, .waiter = -1 };
+	                          .kind = kind, .waiter = -1, .ready_fd = -1, .teller = -1 };
 	return c;
 }
 
@@ -64,7 +64,30 @@ int nuwa_children_count(int kind)
 void nuwa_child_remove(struct nuwa_child *c)
 {
 	nuwa_own_fd_drop(c->pidfd);
+	if (c->ready_fd >= 0)
+		nuwa_own_fd_drop(c->ready_fd);
 	*c = kids[--nkids];
+}
+
+/* A ring of the last exits, for `nuwa status`. */
+static struct nuwa_child_exit exits[NUWA_CHILD_EXITS], exits_view[NUWA_CHILD_EXITS];
+static int nexits, exits_next;
+
+void nuwa_child_exited(struct nuwa_child *c, int wstatus)
+{
+	exits[exits_next] = (struct nuwa_child_exit){ c->pid, wstatus, c->kind };
+	exits_next = (exits_next + 1) % NUWA_CHILD_EXITS;
+	if (nexits < NUWA_CHILD_EXITS)
+		nexits++;
+	nuwa_child_remove(c);
+}
+
+int nuwa_child_exits(const struct nuwa_child_exit **out)
+{
+	for (int i = 0; i < nexits; i++)
+		exits_view[i] = exits[(exits_next - 1 - i + NUWA_CHILD_EXITS) % NUWA_CHILD_EXITS];
+	*out = exits_view;
+	return nexits;
 }
 
 /* The program's children (no pidfd) that it has already waited for.  A
@@ -81,4 +104,5 @@ void nuwa_children_forget(void)
 {
 	while (nkids)
 		nuwa_child_remove(&kids[nkids - 1]);
+	nexits = exits_next = 0;
 }

@@ -89,6 +89,10 @@ static inline long nuwa_sc6(long n, long a, long b, long c, long d, long e, long
 #define sys_accept4(fd, f)         SC(SYS_accept4, fd, 0, 0, f, 0, 0)
 #define sys_connect(fd, a, l)      SC(SYS_connect, fd, a, l, 0, 0, 0)
 #define sys_sigprocmask(h, s, o)   SC(SYS_rt_sigprocmask, h, s, o, 8, 0, 0)
+/* the kernel's struct sigaction (struct nuwa_ksigaction), 8-byte mask */
+#define sys_rt_sigaction(sig, a, o) SC(SYS_rt_sigaction, sig, a, o, 8, 0, 0)
+#define sys_prctl(o, a)            SC(SYS_prctl, o, a, 0, 0, 0, 0)
+#define sys_getppid()              SC(SYS_getppid, 0, 0, 0, 0, 0, 0)
 #define sys_waitid(w, id, si, o)   SC(SYS_waitid, w, id, si, o, 0, 0)
 #define sys_arch_prctl(c, a)       SC(SYS_arch_prctl, c, a, 0, 0, 0, 0)
 #define sys_nanosleep(r, m)        SC(SYS_nanosleep, r, m, 0, 0, 0, 0)

@@ -233,7 +233,11 @@ const char *nuwa_signal_name(int sig, char *buf, size_t len)
 			snprintf(buf, len, "SIG%s", sig_names[i].name);
 			return buf;
 		}
-	if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+	/* glibc's own table (2.32+): a constant string, no lock */
+	const char *abbrev = sig > 0 && sig < SIGRTMIN ? sigabbrev_np(sig) : NULL;
+	if (abbrev)
+		snprintf(buf, len, "SIG%s", abbrev);
+	else if (sig >= SIGRTMIN && sig <= SIGRTMAX)
 		snprintf(buf, len, "SIGRTMIN+%d", sig - SIGRTMIN);
 	else
 		snprintf(buf, len, "signal %d", sig);

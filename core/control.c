@@ -72,17 +72,75 @@ void control_note_handover(void)
 
 /* A child's pidfd is readable: it has exited; reap it.  (The program's own
  * children, from nuwa_clone, have no pidfd here: they are its to wait for.) */
-static void kid_exited(struct nuwa_child *c)
+/* "exited with status N" / "was killed by signal SIGSEGV (core dumped)" */
+static void describe_exit(int status, char *out, size_t len)
+{
+	if (WIFEXITED(status)) {
+		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
+		return;
+	}
+	char name[32];
+	nuwa_signal_name(WTERMSIG(status), name, sizeof name);
+	snprintf(out, len, "was killed by signal %d (%s%s)", WTERMSIG(status), name,
+	         WCOREDUMP(status) ? ", core dumped" : "");
+}
+
+/* Reap c if it has exited (flags: WNOHANG, or 0 to wait); 1 and *status
+ * if it was, recorded for `nuwa status` and told to the control socket. */
+static int kid_reap(struct nuwa_child *c, int flags, int *status)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
-	if (sys_waitid(P_PIDFD, c->pidfd, &si, WEXITED | WNOHANG | __WALL) < 0 || si.si_pid == 0)
-		return;
-	int status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
-	                                      : (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
-	nuwa_debug("child %d exited, status 0x%x", c->pid, status);
-	ctlsock_child_exited(c, status);
-	nuwa_child_remove(c);
+	if (sys_waitid(P_PIDFD, c->pidfd, &si, WEXITED | flags | __WALL) < 0 || si.si_pid == 0)
+		return 0;
+	*status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
+	                                   : (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+	char how[96];
+	describe_exit(*status, how, sizeof how);
+	/* A child killed by a signal is worth a line at the default level:
+	 * it may be a crash right after it was made. */
+	if (WIFSIGNALED(*status))
+		nuwa_warn("child %d %s", c->pid, how);
+	else
+		nuwa_debug("child %d %s", c->pid, how);
+	ctlsock_child_exited(c, *status);
+	nuwa_child_exited(c, *status);
+	return 1;
+}
+
+/* A child's pidfd is readable: it has exited; reap it.  (The program's own
+ * children, from nuwa_clone, have no pidfd here: they are its to wait for.) */
+static void kid_exited(struct nuwa_child *c)
+{
+	int status;
+	kid_reap(c, WNOHANG, &status);
+}
+
+int control_child_await_ready(struct nuwa_child *c, int timeout_ms, char *err, size_t errlen)
+{
+	pid_t pid = c->pid;
+	int r = nuwa_ready_wait(c->ready_fd, timeout_ms);
+	if (r == 1)
+		return 1;
+	if (r < 0) {
+		/* Stuck before GO (a constructor that never returns?): a
+		 * spawn must answer; the child goes. */
+		kill(pid, SIGKILL);
+		snprintf(err, errlen, "child %d was not ready after %d ms (killed)", pid, timeout_ms);
+	}
+	/* Its end of the channel is closed: it is dying (the descriptors go
+	 * before the exit status is posted, kernel/exit.c do_exit). */
+	int status = 0;
+	if (!kid_reap(c, 0, &status)) {
+		snprintf(err, errlen, "child %d closed its ready channel before it was ready", pid);
+		return -ECHILD;
+	}
+	if (r < 0)
+		return -ETIMEDOUT;
+	char how[96];
+	describe_exit(status, how, sizeof how);
+	snprintf(err, errlen, "child %d %s before it was ready", pid, how);
+	return -ECHILD;
 }
 
 static void api_complete(struct api_req *req, int result)

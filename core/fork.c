@@ -40,6 +40,8 @@
 static struct park_slot control_slot;   /* the control thread's own context */
 static void *control_trampoline;        /* its clone stack in the child */
 static struct park_slot *leader_slot;   /* the forker, in the child */
+static pid_t fork_parent;               /* the forking process, for the child */
+static int leader_ready_fd;             /* child: the ready channel (0: none) */
 
 int nuwa_spawned;
 
@@ -101,6 +103,7 @@ pid_t fork_child(const struct fork_req *req, int *pidfd)
 		child_control_resume(req);   /* we are the control thread of a new child */
 	forker->fork_req = req;
 	forker->fork_pid = 0;
+	fork_parent = (pid_t)sys_getpid();
 	resources_before_fork();   /* resources: timers' clocks, MADV_DOFORK */
 	park_release_slot(forker, CMD_FORK);
 	int c;
@@ -167,6 +170,10 @@ static void wait_go(struct park_slot *s)
 	int c;
 	while ((c = __atomic_load_n(&s->cmd, __ATOMIC_ACQUIRE)) != CMD_GO)
 		nuwa_futex_wait(&s->cmd, c, NULL);
+	/* The leader carries the parent-death signal (base/child_ready.c);
+	 * released, it may outlive the parent: off before the program runs. */
+	if (s == leader_slot && leader_ready_fd > 0)
+		nuwa_ready_child_go(leader_ready_fd);
 	__atomic_store_n(&s->state, SLOT_LISTED, __ATOMIC_RELEASE);
 	nuwa_futex_wake(&s->state, 1);
 }
@@ -191,7 +198,12 @@ int child_leader_start(struct park_slot *s)
 	/* Read once: the request is on the control thread's stack, which the
 	 * child's control thread reuses as soon as it runs. */
 	int stay = s->fork_req->stay_frozen;
+	int ready_fd = s->fork_req->ready_fd, ready_peer = s->fork_req->ready_peer;
 	pid_t tid = (pid_t)sys_gettid();
+	/* First: a child whose parent dies before releasing it dies too. */
+	leader_ready_fd = ready_fd;
+	if (ready_fd > 0)
+		nuwa_ready_child_arm(ready_peer, fork_parent);
 	/* The TCB still holds the parent's tid: pthread_kill, mutex owners
 	 * and pthread_join read it.  fork() resets the robust list and the
 	 * clear-child-tid address (kernel/fork.c), so register them again;
@@ -274,7 +286,20 @@ static void step_spawn(const struct fork_req *r)
 		sys_exit_group(127);
 }
 static void step_ctors(const struct fork_req *r) { hooks_run_constructors(); }
+static void step_parksig(const struct fork_req *r) { parksig_give_back(); }
 static void step_final(const struct fork_req *r) { hooks_run_final_constructors(); }
+static void step_ready(const struct fork_req *r)
+{
+	if (r->ready_fd > 0)
+		nuwa_ready_child_ready(r->ready_fd);
+}
+static void step_released(const struct fork_req *r)
+{
+	/* the leader has answered the release (wait_go): done with it */
+	if (r->ready_fd > 0)
+		nuwa_own_fd_drop(r->ready_fd);
+	leader_ready_fd = 0;
+}
 static void step_call(const struct fork_req *r) { if (r->child_fn) r->child_fn(r->arg); }
 static void step_registry(const struct fork_req *r)
 {
@@ -304,6 +329,14 @@ static const struct child_step {
 	/* POSIX timers, itimers, alarm (core/timers.c): thread-aimed timers
 	 * need the new tids */
 	{ "timers",             TEMPLATE | BEFORE_GO, step_timers },
+	/* the program's own handler for the park signal, if libnuwa took it
+	 * back for the freeze (core/parksig.c); a template keeps libnuwa's */
+	{ "park signal",        BEFORE_GO, step_parksig },
+	/* every thread resumed, none released yet: tell the parent and wait
+	 * until it has told its requester (base/child_ready.c); nothing the
+	 * program does after GO can be mistaken for a child not yet made */
+	{ "ready",              BEFORE_GO, step_ready },
+	{ "ready channel",      RESUMED,  step_released },
 	{ "final constructors", RESUMED,  step_final },     /* nuwa_add_final_constructor */
 	{ "--call",             RESUMED,  step_call },      /* nuwa spawn --call */
 	{ "thread registry",    APP_FORK, step_registry },

@@ -76,10 +76,17 @@ static void describe_unparked(char *err, size_t len, const char *why)
 		struct park_slot *s = &nuwa_ft.slots[i];
 		if (!s->present || s->state == SLOT_PARKED)
 			continue;
-		char name[16];
+		char name[16], blk[17];
 		int known;
 		int idle = thread_idle_state(s->tid, &known);
 		nuwa_task_comm(s->tid, name, sizeof name);
+		if (s->state == SLOT_SIGNALLED && task_blocks_signal(s->tid, nuwa_park_sig, blk) == 1) {
+			/* masked with a raw rt_sigprocmask: the signal waits, pending */
+			off += (size_t)snprintf(err + off, len - off, " tid %d (%s) blocks signal %d "
+			                        "(SigBlk %s), libnuwa's park signal;", s->tid, name,
+			                        nuwa_park_sig, blk);
+			continue;
+		}
 		off += (size_t)snprintf(err + off, len - off, " tid %d (%s) %s, task state %c;",
 		                        s->tid, name,
 		                        !known ? "busy, not created through pthread_create"
@@ -121,6 +128,8 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 		freeze_release();
 		return -ETIMEDOUT;
 	}
+	/* A runtime may have replaced the park handler behind our back. */
+	parksig_take();
 	__atomic_store_n(&nuwa_ft.nslots, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&nuwa_ft.active, 1, __ATOMIC_RELEASE);
 
@@ -163,8 +172,12 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 				 * covers one consumed by a handler that found no slot. */
 				struct timespec since = ts_sub(ts_now(CLOCK_MONOTONIC), s->signalled_at);
 				if (since.tv_sec || since.tv_nsec > 200000000L) {
+					/* replaced again while we wait? (a runtime
+					 * that installs handlers late) */
+					parksig_take();
 					s->signalled_at = ts_now(CLOCK_MONOTONIC);
-					sys_tgkill((pid_t)sys_getpid(), s->tid, nuwa_park_sig);
+					if (parksig_fallback_kill(s) < 0)
+						sys_tgkill((pid_t)sys_getpid(), s->tid, nuwa_park_sig);
 				}
 				continue;
 			}
@@ -206,7 +219,7 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 		}
 		if (forced && ts_cmp(now, hard) >= 0) {
 			describe_unparked(err, errlen, "threads did not run libnuwa's park handler "
-			                  "within 2 s of its signal (signal blocked, or the thread starved)");
+			                  "within 2 s of its signal");
 			freeze_abandon();
 			return -ETIMEDOUT;
 		}
@@ -255,4 +268,6 @@ void freeze_release(void)
 	__atomic_store_n(&nuwa_freezing, 0, __ATOMIC_SEQ_CST);
 	nuwa_futex_wake(&nuwa_freezing, 1 << 30);
 	nuwa_state = NUWA_STATE_RUNNING;
+	/* every thread has left its handler: the program's own is back */
+	parksig_give_back();
 }

@@ -36,6 +36,7 @@ struct park_slot {
 	int skip;                  /* nuwa_thread_skip() */
 	void *tcb;                 /* thread pointer (%fs base) */
 	int tcb_shared;            /* another task uses the same tcb: no tid fixup */
+	int fallback;              /* sent SIGCANCEL: it blocks the park signal (parksig.c) */
 	ucontext_t *uc;            /* the park signal's frame */
 	struct nuwa_ctx ctx;       /* saved in the handler; children jump here */
 	struct tls_state tls;
@@ -60,6 +61,14 @@ struct park_slot *freeze_slot_find(pid_t tid);
 void park_handler(int sig, siginfo_t *si, void *uc);
 void trigger_handler(int sig, siginfo_t *si, void *uc);
 void park_release_slot(struct park_slot *s, int cmd);
+
+/* parksig.c: the park handler against raw rt_sigaction (Go) */
+extern volatile int nuwa_parksig_taken;
+void parksig_note_installed(void);  /* after signals_install() */
+int  parksig_take(void);            /* a freeze begins: ours back in place; 1 if taken */
+void parksig_give_back(void);       /* the program's handler again */
+void parksig_drain_self(const struct park_slot *s); /* released: none of ours left queued */
+int  parksig_fallback_kill(struct park_slot *s); /* it blocks the park signal: via SIGCANCEL */
 
 /* fork.c: run by the main thread in its park handler for CMD_FORK */
 int fork_in_forker(struct park_slot *s);  /* 1 in the new child */

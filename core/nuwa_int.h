@@ -35,6 +35,8 @@ void nuwa_task_comm(pid_t tid, char *out, size_t len);  /* /proc/self/task/TID/c
 /* core/tasksleep.c, from /proc/self/task/TID/{stat,syscall}; no malloc */
 char task_state(pid_t tid);             /* R, S, D, T, …; '?' if gone */
 long task_syscall_asleep(pid_t tid);    /* syscall nr if in interruptible sleep in one, else -1 */
+int  task_blocks_signal(pid_t tid, int sig, char *hex);  /* SigBlk has sig: 1, 0, -1 */
+int  task_sig_line(pid_t tid, const char *key, int sig, char *hex); /* "\nSigPnd:\t"… */
 void syscall_name(long nr, char *out, size_t len);
 
 /* ---- global state ------------------------------------------------------ */
@@ -124,7 +126,15 @@ struct fork_req {
 	void *arg;
 	int stay_frozen;              /* snapshot mode: the child is the template */
 	int exit_signal;              /* 0, or SIGCHLD: the program's own child */
+	/* base/child_ready.c: > 0, the child's end of its ready channel (our
+	 * descriptors are never 0-2), ready_peer the parent's: the child is
+	 * killed if the parent dies before it is released, and says when every
+	 * thread runs (child step "ready") */
+	int ready_fd, ready_peer;
 };
+/* control.c: wait until a spawned child is ready (1: c->pid), or reap it
+ * if it died first, or kill it after timeout_ms (-errno, err says how) */
+int control_child_await_ready(struct nuwa_child *c, int timeout_ms, char *err, size_t errlen);
 pid_t fork_child(const struct fork_req *req, int *pidfd);
 void  fork_after_app_fork(void);           /* the program's fork(): its child */
 extern int nuwa_spawned;

@@ -88,6 +88,7 @@ void park_handler(int sig, siginfo_t *si, void *ucv)
 		__atomic_store_n(&s->state, SLOT_PARKED, __ATOMIC_RELEASE);
 		if (!park_wait(s)) {
 			/* released in this process */
+			parksig_drain_self(s);
 			__atomic_store_n(&s->state, SLOT_LISTED, __ATOMIC_RELEASE);
 			nuwa_futex_wake(&s->state, 1);
 		}

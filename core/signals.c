@@ -41,6 +41,7 @@ void signals_install(void)
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sa.sa_sigaction = park_handler;
 	REAL(sigaction)(nuwa_park_sig, &sa, NULL);
+	parksig_note_installed();   /* what a freeze puts back (parksig.c) */
 
 	if (nuwa_trigger_sig) {
 		sa.sa_sigaction = trigger_handler;

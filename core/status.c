@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctlsock.h"
@@ -138,12 +139,26 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 	for (int i = 0; i < nuwa_children_n() && nk < 1024; i++)
 		if (nuwa_child_at(i)->kind != NUWA_CHILD_APP)
 			kids[nk++] = nuwa_child_at(i)->pid;
+	/* the last children reaped, newest first, and how they ended */
+	const struct nuwa_child_exit *ex;
+	int nx = nuwa_child_exits(&ex);
 	if (json) {
 		put(&o, "],");
 		put_ctlsock(&o, 1);
 		put(&o, ",\"children\":[");
 		for (int i = 0; i < nk; i++)
 			put(&o, "%s%d", i ? "," : "", kids[i]);
+		put(&o, "],\"exited\":[");
+		for (int i = 0; i < nx; i++) {
+			char name[32];
+			if (WIFEXITED(ex[i].wstatus))
+				put(&o, "%s{\"pid\":%d,\"exit_code\":%d}", i ? "," : "", ex[i].pid,
+				    WEXITSTATUS(ex[i].wstatus));
+			else
+				put(&o, "%s{\"pid\":%d,\"signal\":%d,\"signal_name\":\"%s\"}", i ? "," : "",
+				    ex[i].pid, WTERMSIG(ex[i].wstatus),
+				    nuwa_signal_name(WTERMSIG(ex[i].wstatus), name, sizeof name));
+		}
 		put(&o, "]}\n");
 	} else {
 		put_ctlsock(&o, 0);
@@ -151,6 +166,15 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 		for (int i = 0; i < nk; i++)
 			put(&o, " %d", kids[i]);
 		put(&o, "\n");
+		put(&o, "exited %d (last %d, newest first)\n", nx, NUWA_CHILD_EXITS);
+		for (int i = 0; i < nx; i++) {
+			char name[32];
+			if (WIFEXITED(ex[i].wstatus))
+				put(&o, "  child %d exit %d\n", ex[i].pid, WEXITSTATUS(ex[i].wstatus));
+			else
+				put(&o, "  child %d signal %d (%s)\n", ex[i].pid, WTERMSIG(ex[i].wstatus),
+				    nuwa_signal_name(WTERMSIG(ex[i].wstatus), name, sizeof name));
+		}
 	}
 	return o.off;
 }

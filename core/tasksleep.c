@@ -96,6 +96,44 @@ long task_syscall_asleep(pid_t tid)
 	return nr;
 }
 
+/* "SigBlk:\t<16 hex digits>" of /proc/self/task/TID/status (proc(5)): the
+ * mask the kernel really applies to the task, whoever set it (a raw
+ * rt_sigprocmask included; libnuwa's wrappers never leave the park signal
+ * in it).  1 if sig is in it, with the 16 digits copied to hex (17 bytes),
+ * 0 if not, -1 if the file cannot be read. */
+int task_blocks_signal(pid_t tid, int sig, char *hex)
+{
+	return task_sig_line(tid, "\nSigBlk:\t", sig, hex);
+}
+
+/* Likewise for any mask line of the status file ("\nSigPnd:\t", …). */
+int task_sig_line(pid_t tid, const char *key, int sig, char *hex)
+{
+	char path[64], buf[4096];
+	task_path(path, tid, "status");
+	long n = read_head(path, buf, sizeof buf);
+	long klen = 0;
+	while (key[klen])
+		klen++;
+	for (long i = 0; i + klen + 16 <= n; i++) {
+		long k = 0;
+		while (key[k] && buf[i + k] == key[k])
+			k++;
+		if (key[k])
+			continue;
+		const char *p = buf + i + k;
+		unsigned long long m = 0;
+		for (int d = 0; d < 16; d++) {
+			char c = p[d];
+			hex[d] = c;
+			m = m << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+		}
+		hex[16] = 0;
+		return (m >> (sig - 1)) & 1;
+	}
+	return -1;
+}
+
 /* Names of the system calls programs sleep in, for `nuwa status` and the
  * freeze error; others are shown by number. */
 static const char *const sys_names[] = {

@@ -121,15 +121,44 @@ int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 	return 0;
 }
 
-static pid_t tmpl_spawn(const struct spawn_opts *o, void (*child_fn)(void *), void *arg)
+/* How long a spawned child may take from its fork to "every thread runs"
+ * (its nuwa_add_constructor hooks included) before the spawn gives up. */
+#define SPAWN_READY_MS 10000
+
+/* One child of the template, answered once it is ready: every thread
+ * resumed and released, its child hooks run (base/child_ready.c).  It
+ * stays killable by the template's death until the control socket has told
+ * the requester its pid (nuwa_child_release). */
+static pid_t tmpl_spawn(const struct spawn_opts *o, void (*child_fn)(void *), void *arg,
+                        char *err, size_t errlen)
 {
 	if (nuwa_state != NUWA_STATE_TEMPLATE)
 		return -EINVAL;
-	const struct fork_req req = { .opts = o, .child_fn = child_fn, .arg = arg };
+	int sv[2];
+	int r = nuwa_ready_open(sv);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot make the child's ready channel (errno %d)", -r);
+		return r;
+	}
+	const struct fork_req req = { .opts = o, .child_fn = child_fn, .arg = arg,
+	                              .ready_fd = sv[1], .ready_peer = sv[0] };
 	int fd = -1;
 	pid_t pid = fork_child(&req, &fd);
-	if (pid > 0)
-		nuwa_child_add(pid, fd, NUWA_CHILD_SPAWN);
+	nuwa_own_fd_drop(sv[1]);
+	struct nuwa_child *c = pid > 0 ? nuwa_child_add(pid, fd, NUWA_CHILD_SPAWN) : NULL;
+	if (!c) {
+		nuwa_own_fd_drop(sv[0]);   /* a child past the table: it dies on EOF */
+		if (pid < 0)
+			snprintf(err, errlen, "fork failed (errno %d)", -pid);
+		else
+			snprintf(err, errlen, "too many children");
+		return pid < 0 ? pid : -EAGAIN;
+	}
+	c->ready_fd = sv[0];
+	if ((r = control_child_await_ready(c, SPAWN_READY_MS, err, errlen)) < 0) {
+		nuwa_warn("spawn: %s", err);
+		return r;
+	}
 	return pid;
 }
 

@@ -3,6 +3,7 @@
  * (base/children.c): made by the core's spawn, reaped by the core, which
  * reports each exit here (ctlsock_child_exited) so that the connection that
  * waits for it hears the exit status.  Control thread only. */
+#include <signal.h>
 #include <stdio.h>
 
 #include "ctlsock_int.h"
@@ -31,6 +32,48 @@ void ctl_child_wait(pid_t pid, struct ctl_conn *c)
 	ch->waiter = ctl_conn_index(c);
 	ch->waiter_serial = c->serial;
 	c->waited++;
+}
+
+void ctl_child_told(pid_t pid, struct ctl_conn *c)
+{
+	struct nuwa_child *ch = nuwa_child_find(pid);
+	if (!ch)
+		return;
+	ch->teller = ctl_conn_index(c);
+	ch->teller_serial = c->serial;
+}
+
+static int told_on(const struct nuwa_child *ch, const struct ctl_conn *c)
+{
+	return ch->teller == ctl_conn_index(c) && ch->teller_serial == c->serial;
+}
+
+/* Every byte queued on c reached the client's socket: it can read the pids
+ * even if this process dies now; their children may outlive us. */
+void ctl_children_told_sent(struct ctl_conn *c)
+{
+	for (int i = 0; i < nuwa_children_n(); i++) {
+		struct nuwa_child *ch = nuwa_child_at(i);
+		if (told_on(ch, c)) {
+			nuwa_child_release(ch);
+			ch->teller = -1;
+		}
+	}
+}
+
+/* c goes before its pids were sent: nobody knows those children. */
+void ctl_children_untold(struct ctl_conn *c)
+{
+	for (int i = 0; i < nuwa_children_n(); i++) {
+		struct nuwa_child *ch = nuwa_child_at(i);
+		if (!told_on(ch, c))
+			continue;
+		nuwa_warn("child %d: its requester (pid %ld) went away before it was told "
+		          "the pid; killing the child", ch->pid, (long)c->pid);
+		/* unreaped (its entry is here): the pid is still this child's */
+		kill(ch->pid, SIGKILL);
+		ch->teller = -1;
+	}
 }
 
 void ctlsock_child_exited(const struct nuwa_child *ch, int wstatus)

@@ -247,11 +247,13 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 	}
 	uint32_t made = 0;
 	for (; made < count; made++) {
-		pid_t pid = ctl_ops->spawn(&opts, ncalls ? ffcall_plan_run : NULL, NULL);
+		char why[256] = "";
+		pid_t pid = ctl_ops->spawn(&opts, ncalls ? ffcall_plan_run : NULL, NULL, why,
+		                           sizeof why);
 		if (pid < 0) {
-			char msg[256];
+			char msg[400];
 			snprintf(msg, sizeof msg, "spawn failed after %u child%s: %s", made,
-			         made == 1 ? "" : "ren", strerror((int)-pid));
+			         made == 1 ? "" : "ren", why[0] ? why : strerror((int)-pid));
 			struct ctl_buf b;
 			if (ctl_reply_begin(c, &b, CTL_REP_ERROR, 512) == 0) {
 				ctl_put_i32(&b, CTL_F_ERRNO, (int32_t)-pid);
@@ -270,6 +272,18 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 		/* The SPAWNED reply is queued before a possible EXITED one. */
 		if (wait)
 			ctl_child_wait(pid, c);
+		/* Each pid goes out as soon as its child is ready, so that a
+		 * requester whose template dies mid-request knows every child
+		 * made so far; the child is released from its parent-death
+		 * signal once its pid is sent (ctl_flush), and killed if the
+		 * requester goes before that (ctl_conn_close). */
+		ctl_child_told(pid, c);
+		ctl_flush(c);
+		if (c->fd < 0) {
+			nuwa_info("spawn: the requester went away after %u children", made + 1);
+			spawn_opts_release(&opts);
+			return;
+		}
 	}
 	spawn_opts_release(&opts);
 	struct ctl_buf b;

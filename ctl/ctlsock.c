@@ -58,6 +58,7 @@ void ctl_conn_close(struct ctl_conn *c)
 	c->in = c->out = NULL;
 	c->in_len = c->out_len = c->out_off = c->out_cap = 0;
 	c->closing = 0;
+	ctl_children_untold(c);
 	/* Its children keep running; nobody waits for them any more. */
 	int idx = ctl_conn_index(c);
 	for (int i = 0; i < nuwa_children_n(); i++) {
@@ -151,6 +152,7 @@ void ctl_flush(struct ctl_conn *c)
 	if (c->fd < 0)
 		return;
 	c->out_off = c->out_len = 0;
+	ctl_children_told_sent(c);
 	if (c->out_cap > OUT_KEEP) {
 		/* A big status reply must not leave its memory behind. */
 		munmap(c->out, c->out_cap);

@@ -37,8 +37,13 @@ struct ctl_core_ops {
 	/* one child of the template, which takes on o (spawnopts.h: stdio,
 	 * environment, directory, cgroup, process group) with
 	 * spawn_opts_apply() before any program thread runs; child_fn(arg)
-	 * runs in it after every thread has resumed.  The pid, or -errno. */
-	pid_t  (*spawn)(const struct spawn_opts *o, void (*child_fn)(void *), void *arg);
+	 * runs in it after every thread has resumed.
+	 * Returns once the child is ready (every thread runs; its entry in
+	 * base/children.c then holds a ready_fd, and the child is killed by the
+	 * template's death until nuwa_child_release() says its requester knows
+	 * it) or has died: the pid, or -errno with err filled. */
+	pid_t  (*spawn)(const struct spawn_opts *o, void (*child_fn)(void *), void *arg,
+	                char *err, size_t errlen);
 	int    (*thaw)(void);    /* template -> running, exactly as before */
 	/* `nuwa stop`: the replies are flushed and the socket removed; end the
 	 * process with this status, without running the program's atexit

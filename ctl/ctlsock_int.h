@@ -41,6 +41,9 @@ void ctl_flush(struct ctl_conn *c);
 
 /* Children spawned through the socket (entries of base/children.c). */
 void ctl_child_wait(pid_t pid, struct ctl_conn *c);
+void ctl_child_told(pid_t pid, struct ctl_conn *c);  /* its pid is queued on c */
+void ctl_children_told_sent(struct ctl_conn *c);     /* c's output all sent: release */
+void ctl_children_untold(struct ctl_conn *c);        /* c closes: kill the unsent */
 int ctl_children_free(void);      /* room left in the list */
 int ctl_children_live(void);      /* spawned and not yet reaped */
 int ctl_conn_index(const struct ctl_conn *c);

@@ -23,6 +23,16 @@
  *   cli_scn_cwd() writes "cwd PATH";
  *   cli_scn_ids() writes "ids pid=P pgrp=G sid=S";
  *   cli_scn_cgroup() writes "cgroup PATH" (the v2 line of /proc/self/cgroup).
+ *
+ * Children that die young (issue 10 class 6), through the C API (weak
+ * references: the program runs with or without libnuwa):
+ *   CLI_SCN_DIE=ctor    a nuwa_add_constructor hook dereferences NULL in
+ *                       each child, before its threads are released
+ *   CLI_SCN_DIE=final   a nuwa_add_final_constructor hook does, once they run
+ *   CLI_SCN_DIE=thread  a thread that sees getpid() change does, right after
+ *                       it resumes in a child
+ *   CLI_SCN_CTOR_MS=N   a nuwa_add_constructor hook sleeps N ms in each child
+ *                       (a slow spawn)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +45,8 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "nuwa.h"
 
 static const char *dir;
 static int pipefd[2], evfd, epfd;
@@ -185,6 +197,47 @@ static void *consumer(void *arg)
 	return arg;
 }
 
+static pid_t first_pid;
+
+static void die(void *arg)
+{
+	(void)arg;
+	*(volatile int *)0 = 0;   /* SIGSEGV */
+}
+
+static void slow(void *arg)
+{
+	sleep_ms((int)(intptr_t)arg);
+}
+
+static void *watcher(void *arg)
+{
+	for (;;) {
+		sleep_ms(1);
+		if (getpid() != first_pid)
+			die(NULL);
+	}
+	return arg;
+}
+
+static void young_death(void)
+{
+	const char *d = getenv("CLI_SCN_DIE"), *ms = getenv("CLI_SCN_CTOR_MS");
+	first_pid = getpid();
+	if (ms)
+		nuwa_add_constructor(slow, (void *)(intptr_t)atoi(ms));
+	if (!d)
+		return;
+	if (!strcmp(d, "ctor"))
+		nuwa_add_constructor(die, NULL);
+	else if (!strcmp(d, "final"))
+		nuwa_add_final_constructor(die, NULL);
+	else if (!strcmp(d, "thread")) {
+		pthread_t t;
+		pthread_create(&t, NULL, watcher, NULL);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -201,6 +254,7 @@ int main(int argc, char **argv)
 			x = x * 6364136223846793005ull + 1;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < warm);
+	young_death();
 	write_file("warm", "warm\n", 0);
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0 || (evfd = eventfd(0, EFD_CLOEXEC)) < 0 ||

@@ -127,8 +127,10 @@ static int mock_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errl
 	return n;
 }
 
-static pid_t mock_spawn(const struct spawn_opts *o, void (*child_fn)(void *), void *arg)
+static pid_t mock_spawn(const struct spawn_opts *o, void (*child_fn)(void *), void *arg,
+                        char *err, size_t errlen)
 {
+	(void)err; (void)errlen;   /* the stand-in has no ready channel: ready at once */
 	if (spawn_fail_after >= 0 && spawned >= spawn_fail_after)
 		return -EAGAIN;
 	pid_t pid = fork();

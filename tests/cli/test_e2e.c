@@ -636,3 +636,203 @@ Test(e2e, log_file_is_libnuwa_own)
 	}
 	CHECK(found, "the child %d logged nothing to %s", k, logpath);
 }
+
+/* ---- children that die young (issue 10 class 6) ---------------------------- */
+
+static pid_t frozen_with(const char *const *env, char *p, size_t len)
+{
+	pid_t pid = start("template", "0", env);
+	snprintf(p, len, "%d", pid);
+	progress(pid, 25, 10000);
+	ct_nuwa(&o, 20000, "freeze", p, NULL);
+	CHECK(o.code == 0, "freeze: %d %s", o.code, o.err);
+	return pid;
+}
+
+/* `nuwa status` (text and JSON) lists child `kid` as killed by SIGSEGV. */
+static void status_lists_segv(const char *p, pid_t kid)
+{
+	char want[64];
+	snprintf(want, sizeof want, "child %d signal 11 (SIGSEGV)", kid);
+	long long end = ct_now_ms() + 10000;
+	do {
+		ct_nuwa(&o, 10000, "status", p, NULL);
+	} while (!strstr(o.out, want) && ct_now_ms() < end && (ct_sleep_ms(20), 1));
+	CHECK(o.code == 0 && strstr(o.out, want), "status does not list '%s': %s", want, o.out);
+	snprintf(want, sizeof want, "{\"pid\":%d,\"signal\":11,\"signal_name\":\"SIGSEGV\"}", kid);
+	ct_nuwa(&o, 10000, "status", "--json", p, NULL);
+	CHECK(o.code == 0 && strstr(o.out, want), "status --json does not list %s: %s", want, o.out);
+	snprintf(want, sizeof want, "warn: child %d was killed by signal 11 (SIGSEGV)", kid);
+	CHECK(ct_expect(&prog, want, 5000), "the template did not warn '%s'", want);
+}
+
+/* A child that dies before it is ready is a failed spawn: exit 1, one line
+ * naming the child and its signal, no pid on stdout; the template warns and
+ * `nuwa status` lists it; the template goes on spawning. */
+static void dies_before_ready(const char *how)
+{
+	char env_die[64], p[32];
+	snprintf(env_die, sizeof env_die, "CLI_SCN_DIE=%s", how);
+	const char *env[] = { env_die, NULL };
+	frozen_with(env, p, sizeof p);
+	ct_nuwa(&o, 20000, "spawn", p, NULL);
+	CHECK(o.code == 1, "spawn of a child that dies (%s): exit %d, want 1: %s %s", how, o.code,
+	      o.out, o.err);
+	CHECK(o.out[0] == 0, "a pid was printed for a dead child: %s", o.out);
+	CHECK(ct_count(o.err, "\n") == 1 && strstr(o.err, "killed by signal 11 (SIGSEGV) before it "
+	      "was ready"), "want one line naming the signal: %s", o.err);
+	const char *c = strstr(o.err, "child ");
+	pid_t kid = c ? (pid_t)atol(c + 6) : 0;
+	CHECK(kid > 0, "no child named: %s", o.err);
+	status_lists_segv(p, kid);
+}
+
+Test(e2e, child_dies_in_constructor_before_go)
+{
+	dies_before_ready("ctor");
+}
+
+/* A child is ready once every thread is resumed, just before they are
+ * released: one that crashes after that (in a final constructor, once its
+ * threads run) was made, its pid is printed; its crash is then in the
+ * template's log at warning level and in `nuwa status`. */
+Test(e2e, child_dies_in_final_constructor_after_go)
+{
+	char p[32];
+	const char *env[] = { "CLI_SCN_DIE=final", NULL };
+	frozen_with(env, p, sizeof p);
+	ct_nuwa(&o, 20000, "spawn", p, NULL);
+	CHECK(o.code == 0, "spawn: exit %d: %s", o.code, o.err);
+	pid_t kid = (pid_t)atol(o.out);
+	CHECK(kid > 0, "no pid: %s", o.out);
+	status_lists_segv(p, kid);
+	/* with --wait, its death is the exit status */
+	ct_nuwa(&o, 20000, "spawn", "--wait", p, NULL);
+	CHECK(o.code == 128 + SIGSEGV, "spawn --wait: exit %d, want %d: %s", o.code,
+	      128 + SIGSEGV, o.err);
+}
+
+/* --call runs after the child is ready: its _exit code is the spawn's. */
+Test(e2e, call_exit_code_with_wait)
+{
+	char p[32];
+	frozen_with(NULL, p, sizeof p);
+	ct_nuwa(&o, 20000, "spawn", "--wait", "--call", "_exit(int:3)", p, NULL);
+	CHECK(o.code == 3, "spawn --wait --call _exit(int:3): exit %d: %s", o.code, o.err);
+	const struct ct_out *r = &o;
+	pid_t kid = (pid_t)atol(r->out);
+	CHECK(kid > 0, "no pid: %s", o.out);
+	char want[64];
+	snprintf(want, sizeof want, "child %d exit 3", kid);
+	ct_nuwa(&o, 10000, "status", p, NULL);
+	CHECK(strstr(o.out, want), "status does not list '%s': %s", want, o.out);
+}
+
+/* A thread that crashes right after it resumes: the child was ready (the
+ * spawn says so, or, should the crash ever come first, fails naming
+ * SIGSEGV); the crash is in the template's log and in `nuwa status`.  Never
+ * a silent pid. */
+Test(e2e, child_thread_crashes_right_after_resume)
+{
+	char p[32];
+	const char *env[] = { "CLI_SCN_DIE=thread", NULL };
+	frozen_with(env, p, sizeof p);
+	ct_nuwa(&o, 20000, "spawn", p, NULL);
+	pid_t kid;
+	if (o.code == 0) {
+		kid = (pid_t)atol(o.out);
+	} else {
+		CHECK(o.code == 1 && strstr(o.err, "SIGSEGV"), "spawn: exit %d: %s", o.code, o.err);
+		const char *c = strstr(o.err, "child ");
+		kid = c ? (pid_t)atol(c + 6) : 0;
+	}
+	CHECK(kid > 0, "no child: %s %s", o.out, o.err);
+	status_lists_segv(p, kid);
+}
+
+/* ---- the template dies mid-request (issue 12 item 5) ----------------------- */
+
+/* Processes running this test's cli_scn (its DIR argument is unique),
+ * zombies excluded; the template itself excluded. */
+static int scn_processes(pid_t tmpl, pid_t *out, int max)
+{
+	int n = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		pid_t pid = (pid_t)atol(e->d_name);
+		if (pid <= 0 || pid == tmpl)
+			continue;
+		char path[64], buf[4096];
+		snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		size_t k = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[k] = 0;
+		for (size_t i = 0; i + 1 < k; i++)
+			if (!buf[i])
+				buf[i] = ' ';
+		const char *scn = ct_path("NUWA_CLI_SCN");
+		if (!strncmp(buf, scn, strlen(scn)) && strstr(buf, dir) && n < max)
+			out[n++] = pid;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+Test(e2e, template_killed_mid_spawn_leaves_no_unknown_child, .timeout = 120)
+{
+	char p[32];
+	/* each child takes 30 ms in a constructor: 100 take 3 s or more */
+	const char *env[] = { "CLI_SCN_CTOR_MS=30", NULL };
+	pid_t tmpl = frozen_with(env, p, sizeof p);
+	struct ct_bg sp;
+	const char *argv[] = { ct_path("NUWA_CLI"), "spawn", "-n", "100", p, NULL };
+	ct_start(&sp, argv, NULL, 0);
+	long long end = ct_now_ms() + 30000;
+	while (ct_count(sp.buf, "\n") < 10 && ct_now_ms() < end) {
+		ct_drain(&sp);
+		ct_sleep_ms(5);
+	}
+	int before = ct_count(sp.buf, "\n");
+	kill(tmpl, SIGKILL);
+	int code = ct_wait(&sp, 20000);
+	ct_drain(&sp);
+	CHECK(before >= 10, "only %d pids arrived in 30 s: pids are not sent as they are made",
+	      before);
+	int printed = ct_count(sp.buf, "\n");
+	CHECK(printed < 100 && code != 0, "the request was not cut off (%d pids, exit %d)", printed,
+	      code);
+	pid_t told[100];
+	int nt = 0;
+	for (const char *l = sp.buf; *l && nt < 100; l = strchr(l, '\n') + 1) {
+		told[nt++] = (pid_t)atol(l);
+		if (!strchr(l, '\n'))
+			break;
+	}
+	for (int i = 0; i < nt; i++)
+		kids[nkids++] = told[i];
+	/* Children nobody was told about die with the template (PDEATHSIG):
+	 * give them a moment to be gone, then none may be left. */
+	pid_t left[256];
+	int nl = 0, unknown = 0;
+	end = ct_now_ms() + 10000;
+	do {
+		nl = scn_processes(tmpl, left, 256);
+		unknown = 0;
+		for (int i = 0; i < nl; i++) {
+			int known = 0;
+			for (int j = 0; j < nt; j++)
+				known |= left[i] == told[j];
+			unknown += !known;
+		}
+	} while (unknown && ct_now_ms() < end && (ct_sleep_ms(20), 1));
+	for (int i = 0; i < nl; i++)
+		kill(left[i], SIGKILL);
+	CHECK(!unknown, "%d children the client never printed keep running (%d printed, %d running)",
+	      unknown, nt, nl);
+	close(sp.out);
+}

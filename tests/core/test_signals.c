@@ -153,3 +153,49 @@ Test(signals, own_usr2_with_default_signal_conflict)
 	nh_expect_results(p, 1);
 	nh_free(p);
 }
+
+/* issue 10 class 5: a program that installs its own handler for the park
+ * signal with a raw rt_sigaction, as the Go runtime does.  Every freeze
+ * takes the signal back, and the program's handler is back, unchanged, in
+ * the original after each clone and in every clone; it saw only the
+ * signals the program sent itself (tests/scenarios/gosig.c). */
+Test(signals, raw_sigaction_takeover_twice)
+{
+	struct nh_opts o = { .argv = ARGV("handler"), .env = ENV("NUWA_CLONES=2") };
+	nh_run_clones("gosig", &o, 2, 2, 0);
+}
+
+/* A thread that blocks every signal glibc lets it block, the park signal
+ * included, with a raw rt_sigprocmask (Go's os/signal thread): parked
+ * through glibc's SIGCANCEL, which nobody blocks, and resumed everywhere. */
+Test(signals, raw_sigprocmask_park_signal_blocked_twice)
+{
+	struct nh_opts o = { .argv = ARGV("sigm") };
+	nh_run_clones("gosig", &o, 2, 1, 0);
+}
+
+/* A thread that blocks every signal with a raw rt_sigprocmask: the
+ * freeze fails naming it and the mask, and the program runs on. */
+Test(signals, raw_sigprocmask_block_is_named)
+{
+	struct nh_opts o = { .argv = ARGV("block"), .env = ENV("NUWA_FREEZE_TIMEOUT_MS=200") };
+	nh_proc *p = nh_start("gosig", &o);
+	nh_expect_ready(p);
+	nh_trigger(p);
+	if (!nh_wait_err(p, "freeze failed:", 1, 15000))
+		nh_fail(p, "no \"freeze failed:\" line");
+	nh_pump(p, 100);
+	char want[64];
+	snprintf(want, sizeof want, "(blocker) blocks signal %d (SigBlk ", SIGRTMAX - 1);
+	const char *l = strstr(p->err.data, "freeze failed:");
+	const char *e = l ? strchr(l, '\n') : NULL;
+	char line[2048];
+	snprintf(line, sizeof line, "%.*s", e ? (int)(e - l) : (int)sizeof line - 1, l ? l : "");
+	if (!strstr(line, want))
+		nh_fail(p, "the error does not say \"%s\": %s", want, line);
+	if (strstr(line, "(blocker) busy"))
+		nh_fail(p, "the blocker is also called busy: %s", line);
+	nh_finish(p, NH_FINISH_MS);
+	nh_expect_results(p, 1);
+	nh_free(p);
+}
