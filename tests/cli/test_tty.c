@@ -159,6 +159,10 @@ static void session(int joined)
 	expect("SETUP", "SIGWINCH handler");
 	struct winsize ws = { .ws_row = 33, .ws_col = 111 };
 	cr_assert(ioctl(master, TIOCSWINSZ, &ws) == 0);
+	/* Python runs a signal's handler at its next bytecode, or when a read
+	 * is interrupted: a signal that lands between the last bytecode of
+	 * the line above and the REPL's next read() waits for the next line */
+	type("print('AF' + 'TER')\n");
 	expect("WINCH 111 33", "window size change");
 
 	type("print('LO' + 'OP'); exec('while True: pass')\n");
