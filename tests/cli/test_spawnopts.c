@@ -212,25 +212,25 @@ Test(spawnopts, cgroup_errors)
 	CHECK(children_of(pid) == 0, "a child was made");
 }
 
-Test(spawnopts, cgroup_v2_child_is_born_inside)
+/* A cgroup of our own for the test, under the one this test runs in, in
+ * the cgroup2 hierarchy; skips the test when this machine cannot make one.
+ * self: our cgroup's path inside the hierarchy ("" for the root). */
+static void make_test_cgroup(char *path, size_t len, char *self, size_t selflen)
 {
 	char root[4096];
 	if (!cgroup2_root(root, sizeof root))
 		cr_skip_test("no cgroup v2 hierarchy mounted here");
-	char p[32];
-	frozen_template(p, sizeof p, NULL);
-	/* our own cgroup, under the one this test runs in */
-	char self[4096] = "", path[8300];
+	self[0] = 0;
 	FILE *f = fopen("/proc/self/cgroup", "re");
 	char line[4096];
 	while (f && fgets(line, sizeof line, f))
 		if (!strncmp(line, "0::", 3)) {
 			line[strcspn(line, "\n")] = 0;
-			snprintf(self, sizeof self, "%.2000s", strcmp(line + 3, "/") ? line + 3 : "");
+			snprintf(self, selflen, "%.2000s", strcmp(line + 3, "/") ? line + 3 : "");
 		}
 	if (f)
 		fclose(f);
-	snprintf(path, sizeof path, "%s%s/nuwa-test-%d", root, self, getpid());
+	snprintf(path, len, "%.2000s%.2000s/nuwa-test-%d", root, self, getpid());
 	if (mkdir(path, 0755) < 0)
 		cr_skip_test("cannot create a cgroup under %s%s: %s (not delegated to us)", root,
 		             self, strerror(errno));
@@ -239,6 +239,16 @@ Test(spawnopts, cgroup_v2_child_is_born_inside)
 	snprintf(procs, sizeof procs, "%s/cgroup.procs", path);
 	if (access(procs, W_OK) < 0)
 		cr_skip_test("%s is not writable", procs);
+}
+
+Test(spawnopts, cgroup_v2_child_is_born_inside)
+{
+	char self[4096], path[8300];
+	make_test_cgroup(path, sizeof path, self, sizeof self);
+	char p[32];
+	frozen_template(p, sizeof p, NULL);
+	char procs[8400];
+	snprintf(procs, sizeof procs, "%s/cgroup.procs", path);
 
 	ct_nuwa(&o, 20000, "spawn", "--stdio", "--wait", "--cgroup", path,
 	        "--call", "cli_scn_cgroup()", "--call", "_exit(int:0)", p, NULL);
@@ -322,4 +332,31 @@ Test(spawnopts, status_shows_memory)
 	      o.out + strlen(o.out) - 20);
 	for (int i = 0; i < 2; i++)
 		kill(kid[i], SIGKILL);
+}
+
+/* Where the fork cannot place the child (here: mock_template's plain
+ * fork(), as on a kernel without CLONE_INTO_CGROUP), spawn_opts_apply()
+ * moves it, before it runs anything else. */
+Test(spawnopts, cgroup_joined_by_the_child_itself)
+{
+	char self[4096], path[8300], sock[256];
+	make_test_cgroup(path, sizeof path, self, sizeof self);
+	ct_setup();
+	ct_mock(&prog, NULL, sock, sizeof sock);
+	ct_nuwa(&o, 10000, "freeze", sock, NULL);
+	CHECK(o.code == 0, "freeze mock: %s", o.err);
+	ct_nuwa(&o, 10000, "spawn", "--cgroup", path, "--env", "MOCK_SEEN=1", sock, NULL);
+	CHECK(o.code == 0, "spawn: exit %d: %s", o.code, o.err);
+	pid_t kid = (pid_t)atol(o.out);
+	CHECK(ct_expect(&prog, "MOCK CHILD ", 10000), "no child: %s", prog.buf);
+	char cg[256], buf[4096] = "", want[8400];
+	snprintf(cg, sizeof cg, "/proc/%d/cgroup", kid);
+	int fd = open(cg, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	snprintf(want, sizeof want, "0::%s/nuwa-test-%d\n", self, getpid());
+	kill(kid, SIGKILL);
+	CHECK(strstr(buf, want), "child %d: %s, want %s", kid, buf, want);
 }
