@@ -24,7 +24,9 @@ extern char **environ;
  * child's memory as it was at the fork. */
 static char env_arena[CTL_MAX_REQUEST];
 
-static const char *err_name(int e)
+/* strerror() may take the locale lock: the few reasons that can come up
+ * here, by name, and the number otherwise.  buf: room for the number. */
+static const char *err_text(int e, char *buf, size_t len)
 {
 	switch (e) {
 	case ENOENT: return "no such file or directory";
@@ -34,9 +36,15 @@ static const char *err_name(int e)
 	case ELOOP: return "too many symbolic links";
 	case ENAMETOOLONG: return "name too long";
 	case EROFS: return "read-only file system";
-	default: return "cannot open";
+	case EBUSY: return "device or resource busy";
+	case ESRCH: return "no such process";
+	case ENOMEM: return "out of memory";
+	default:
+		snprintf(buf, len, "errno %d", e);
+		return buf;
 	}
 }
+#define err_name(e) err_text((e), (char[24]){ 0 }, 24)
 
 static int parse_env(struct spawn_opts *o, const struct ctl_msg *m, char *err, size_t errlen)
 {
