@@ -18,12 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli_test.h"
 
 static pid_t tmpl = -1, job = -1;
+static int tmpl_stdin = -1;   /* the template's stdin: never end of file */
 static int master = -1;
 static char out[1 << 18];
 static size_t out_len, mark;
@@ -41,7 +43,9 @@ static void teardown(void)
 	}
 	if (master >= 0)
 		close(master);
-	job = tmpl = master = -1;
+	if (tmpl_stdin >= 0)
+		close(tmpl_stdin);
+	job = tmpl = master = tmpl_stdin = -1;
 	out_len = mark = 0;
 }
 
@@ -136,7 +140,6 @@ static pid_t start_pty(char **argv)
 /* What the user does at the terminal, and what the child must show. */
 static void session(int joined)
 {
-	expect("nuwa spawn: child ", "spawn");
 	size_t at = mark;
 	expect("\n", "the child's pid");
 	pid_t child = (pid_t)atol(out + at);
@@ -191,7 +194,8 @@ static void session(int joined)
 	job = -1;
 }
 
-Test(tty, python_repl_template_in_another_session)
+/* The python template in a session of its own, as under a service manager. */
+static pid_t template_elsewhere(void)
 {
 	const char *dir = ct_setup();
 	char log[4096];
@@ -202,7 +206,9 @@ Test(tty, python_repl_template_in_another_session)
 	template_argv(argv);
 	tmpl = fork();
 	if (tmpl == 0) {
-		setsid();   /* another session, as under a service manager */
+		setsid();
+		struct rlimit none = { 0, 0 };
+		setrlimit(RLIMIT_CORE, &none);   /* a child killed by SIGQUIT: no core file */
 		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(p[0], 0);
 		dup2(fd, 1);
@@ -210,15 +216,49 @@ Test(tty, python_repl_template_in_another_session)
 		execv(argv[0], (char **)argv);
 		_exit(127);
 	}
-	close(p[0]);   /* p[1] stays open: the template's stdin never ends */
+	close(p[0]);
+	tmpl_stdin = p[1];
 	wait_template(tmpl);
-	char pid[32];
-	snprintf(pid, sizeof pid, "%d", tmpl);
+	return tmpl;
+}
+
+static void spawn_on_pty(pid_t t)
+{
+	static char pid[32];
+	snprintf(pid, sizeof pid, "%d", t);
 	char *jargv[] = { (char *)ct_path("NUWA_PTYJOB"), (char *)ct_path("NUWA_CLI"), "spawn",
 	                  "--stdio", "--wait", pid, NULL };
+	if (master >= 0)
+		close(master);
+	out_len = mark = 0;
 	job = start_pty(jargv);
+	expect("nuwa spawn: child ", "spawn");
+}
+
+Test(tty, python_repl_template_in_another_session)
+{
+	spawn_on_pty(template_elsewhere());
 	session(0);
-	close(p[1]);
+}
+
+/* nuwa spawn --wait exits with the child's status, 128+N for a signal
+ * (Ctrl-\ : SIGQUIT, forwarded), and leaves the terminal as it was. */
+Test(tty, exit_status_is_the_childs)
+{
+	pid_t t = template_elsewhere();
+	spawn_on_pty(t);
+	type("import sys; sys.exit(7)\n");
+	expect("[ptyjob: exit 7 fg=yes modes=same]", "sys.exit(7)");
+	waitpid(job, NULL, 0);
+	spawn_on_pty(t);
+	type("print(6*7)\n");
+	expect("42\r\n", "the second child");
+	type("\x1c");   /* Ctrl-\ (quit) */
+	char want[64];
+	snprintf(want, sizeof want, "[ptyjob: exit %d fg=yes modes=same]", 128 + SIGQUIT);
+	expect(want, "Ctrl-\\");
+	waitpid(job, NULL, 0);
+	job = -1;
 }
 
 Test(tty, python_repl_template_in_the_terminals_session)
@@ -246,5 +286,6 @@ Test(tty, python_repl_template_in_the_terminals_session)
 	cr_assert(tmpl > 0);
 	wait_template(tmpl);
 	type("\n");
+	expect("nuwa spawn: child ", "spawn");
 	session(1);
 }
