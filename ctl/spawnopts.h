@@ -49,6 +49,8 @@ struct spawn_opts {
  * -ENAMETOOLONG with a one-line reason in err. */
 int spawn_env_check(const char *entry, char *err, size_t errlen);
 int spawn_path_check(const char *what, const char *path, char *err, size_t errlen);
+/* A reason for errno e without strerror(); buf (24 bytes) holds "errno N". */
+const char *spawn_err_text(int e, char *buf, size_t len);
 
 /* Template side.  Fills o from a spawn request (stdio: the 3 received
  * descriptors, or NULL), checks every value and opens the directories.

@@ -1,11 +1,32 @@
 /* The syntax of a spawn's --env, --cwd and --cgroup values, checked alike by
  * the `nuwa` command (before it connects) and by the template (before it
- * forks).  No I/O, no allocation. */
+ * forks), and the reasons they give.  No I/O, no allocation. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "spawnopts.h"
+
+/* strerror() may take the locale lock: the few reasons that can come up
+ * in a spawn's checks, by name, and the number otherwise. */
+const char *spawn_err_text(int e, char *buf, size_t len)
+{
+	switch (e) {
+	case ENOENT: return "no such file or directory";
+	case ENOTDIR: return "not a directory";
+	case EACCES: return "permission denied";
+	case EPERM: return "operation not permitted";
+	case ELOOP: return "too many symbolic links";
+	case ENAMETOOLONG: return "name too long";
+	case EROFS: return "read-only file system";
+	case EBUSY: return "device or resource busy";
+	case ESRCH: return "no such process";
+	case ENOMEM: return "out of memory";
+	default:
+		snprintf(buf, len, "errno %d", e);
+		return buf;
+	}
+}
 
 /* NAME=VALUE: the name is what comes before the first '=' (that is how
  * getenv() reads an entry), so it must be there and not be empty.  Any
