@@ -138,6 +138,7 @@ enum nuwa_child_kind {
 	NUWA_CHILD_SPAWN,        /* spawned from this template */
 	NUWA_CHILD_TEMPLATE,     /* snapshot mode: the child holding the frozen image */
 	NUWA_CHILD_APP,          /* nuwa_clone(): the program's, never reaped by libnuwa */
+	NUWA_CHILD_POOL,         /* a template's pooled child, not yet taken (core/pool.c) */
 };
 struct nuwa_child {
 	pid_t pid;

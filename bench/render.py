@@ -71,6 +71,17 @@ def markdown(res, path):
                       ms(c["spawn_main_us"]), ms(c.get("spawn_reply_us")),
                       x(c["spawn_over_fork"]), ms(c["cold_us"]),
                       x(c["cold_over_spawn"], 0)] for c in res["spawn"]])
+        L += ["", "### 1a. Spawn from the pool (ms)", "",
+              "pool = the same `nuwa_spawn(template, 0)` to the same template while its pool "
+              "(`nuwa_pool(template, 2)`) holds ready children: forked ahead, every thread "
+              "cloned back, none running; the request only sends what is particular to it and "
+              "releases one.  Interleaved with the raw fork and the spawn without a pool.", ""]
+        L += _table(["T", "heap MiB", "raw fork", "spawn (no pool)", "pool hit",
+                     "pool: child's main runs", "pool: reply", "pool/fork", "pool/spawn"],
+                    [[c["threads"], c["heap_mib"], ms(c["fork_us"]), ms(c["spawn_us"]),
+                      ms(c.get("pool_us")), ms(c.get("pool_main_us")), ms(c.get("pool_reply_us")),
+                      x(c.get("pool_over_fork")), x(c.get("pool_over_spawn"))]
+                     for c in res["spawn"]])
         L += ["", "### 1b. Clone mode: freeze + fork + resume everyone (ms)", "",
               "clone = `nuwa_clone(1)` in the template-sized process itself until every "
               "thread of the copy has run: each copy pays a freeze, the descriptor "
@@ -81,6 +92,29 @@ def markdown(res, path):
                       ms(c.get("clone_main_us")), ms(c.get("clone_parent_us")),
                       x(c.get("clone_over_fork")), x(c.get("cold_over_clone"), 0)]
                      for c in res["spawn"]])
+    b = res.get("burst")
+    if b:
+        L += ["", "### 1c. A burst of spawns", "",
+              f"{b['spawns']} `nuwa_spawn()` back to back (each child killed once every thread "
+              f"ran, not waited for) from a template (T={b['threads']}, {b['heap_mib']} MiB) "
+              f"with a pool of {b['pool']}: the first {b['pool']} come from the pool, the rest "
+              "are forked fresh while the pool refills between requests; against "
+              "`posix_spawn` (fork+exec) of the same program, one after another, until it has "
+              "rebuilt its warmed state.  Memory: USS of each pooled child "
+              "(smaps_rollup) before the burst, against the template's RSS.", ""]
+        L += _table(["from the pool", "after the pool", "burst total", "spawns/s",
+                     "fork+exec", "fork+exec per s", "ratio", "pooled USS", "template RSS"],
+                    [[ms(b.get("from_pool_us")), ms(b.get("after_pool_us")),
+                      "n/a" if b.get("total_us") is None else f"{num(b['total_us'] / 1e3)} ms",
+                      "n/a" if b.get("spawns_per_s") is None else num(b["spawns_per_s"]),
+                      ms(b.get("cold_us")),
+                      "n/a" if b.get("fork_exec_per_s") is None else num(b["fork_exec_per_s"]),
+                      x(b.get("rate_over_fork_exec"), 0), kib(b.get("pooled_uss_kib")),
+                      kib({"median": b["template_rss_kib"]}) if b.get("template_rss_kib") else "n/a"]])
+        lat = b.get("latency_us") or []
+        if lat:
+            L += ["", "Latency of each spawn, in order (ms): " +
+                  ", ".join(num(v / 1e3) for v in lat)]
     if res["freeze"]:
         L += ["", "## 2. Freeze latency (us)", "",
               "freeze = libnuwa's own `freeze took N us` (trigger to every thread parked, "
@@ -126,6 +160,8 @@ def markdown(res, path):
         L += ["", "## 5. Checkpoint/restore peers", ""]
         L += [f"- {k}: {v['note']}" for k, v in res["peers"].items()]
     errs = [(sec, c) for sec in ("spawn", "freeze", "memory") for c in res[sec] if c.get("errors")]
+    if b and b.get("errors"):
+        errs.append(("burst", b))
     if errs or (ov and ov.get("errors")):
         L += ["", "## Errors", ""]
         for sec, c in errs:

@@ -46,6 +46,10 @@ def spawn_case(t, h, data, err):
          "spawn_main_us": stats(d.get("spawn_main_us")),
          "spawn_reply_us": stats(d.get("spawn_reply_us")),
          "spawn_first_us": first[0] if first else None,
+         # pool: the same template, a spawn taken from its pool (ready children)
+         "pool_us": stats(d.get("pool_us")),
+         "pool_main_us": stats(d.get("pool_main_us")),
+         "pool_reply_us": stats(d.get("pool_reply_us")),
          # clone: nuwa_clone(1) = freeze + fork + resume everyone
          "clone_us": stats(d.get("clone_us")),
          "clone_main_us": stats(d.get("clone_main_us")),
@@ -54,9 +58,33 @@ def spawn_case(t, h, data, err):
          "stolen_wakeups": d.get("stolen_wakeups"), "eintr_seen": d.get("eintr_seen"),
          "errors": case_errors(data, err)}
     c["spawn_over_fork"] = ratio(med(c["spawn_us"]), med(c["fork_us"]))
+    c["pool_over_fork"] = ratio(med(c["pool_us"]), med(c["fork_us"]))
+    c["pool_over_spawn"] = ratio(med(c["pool_us"]), med(c["spawn_us"]))
     c["cold_over_spawn"] = ratio(med(c["cold_us"]), med(c["spawn_us"]))
     c["clone_over_fork"] = ratio(med(c["clone_us"]), med(c["fork_us"]))
     c["cold_over_clone"] = ratio(med(c["cold_us"]), med(c["clone_us"]))
+    return c
+
+
+def burst_case(t, h, n, pool, data, err):
+    d = data or {}
+    lat = [x for x in d.get("burst_us") or []]
+    total = (d.get("burst_total_us") or [None])[0]
+    cold_total = (d.get("cold_total_us") or [None])[0]
+    cold = d.get("cold_us") or []
+    tr = (d.get("template_rss_kib") or [None])[0]
+    c = {"threads": t, "heap_mib": h, "spawns": n, "pool": pool,
+         "latency_us": lat,                       # every spawn, in order
+         "from_pool_us": stats(lat[:pool]), "after_pool_us": stats(lat[pool:]),
+         "total_us": total,
+         "spawns_per_s": (len(lat) / total * 1e6) if total and lat else None,
+         "cold_us": stats(cold),
+         "fork_exec_per_s": (len(cold) / cold_total * 1e6) if cold_total and cold else None,
+         "pooled_uss_kib": stats(d.get("pooled_uss_kib")), "template_rss_kib": tr,
+         "errors": case_errors(data, err)}
+    c["rate_over_fork_exec"] = ratio(c["spawns_per_s"], c["fork_exec_per_s"])
+    u = med(c["pooled_uss_kib"])
+    c["pooled_uss_pct_of_rss"] = 100.0 * u / tr if u is not None and tr else None
     return c
 
 
@@ -145,10 +173,18 @@ def err_tail(c):
 
 def spawn_line(c):
     return (f"fork {fmt_us(c['fork_us'])}  spawn {fmt_us(c['spawn_us'])}  "
+            f"pool {fmt_us(c['pool_us'])} ({fmt_x(c['pool_over_fork'])} of fork)  "
             f"clone {fmt_us(c['clone_us'])}  cold {fmt_us(c['cold_us'])}  "
             f"spawn/fork {fmt_x(c['spawn_over_fork'])}  "
             f"cold/spawn {fmt_x(c['cold_over_spawn'])}  "
             f"clone/fork {fmt_x(c['clone_over_fork'])}" + err_tail(c))
+
+
+def burst_line(c):
+    return (f"from the pool {fmt_us(c['from_pool_us'])}  after it {fmt_us(c['after_pool_us'])}  "
+            f"{c['spawns_per_s'] or 0:.0f} spawns/s vs fork+exec {c['fork_exec_per_s'] or 0:.2f}/s "
+            f"({fmt_x(c['rate_over_fork_exec'])})  pooled USS {med(c['pooled_uss_kib'])} KiB "
+            f"of template RSS {c['template_rss_kib']} KiB" + err_tail(c))
 
 
 def freeze_line(c):
@@ -221,23 +257,44 @@ def targets(res):
     t = []
 
     def add(name, goal, value, ok, unit, note=None):
+        met = None if value is None else bool(ok(value))
+        # the reason stays with a target that is missed (or not measured)
         t.append({"name": name, "target": goal, "value": value, "unit": unit,
-                  "met": None if value is None else bool(ok(value)), "note": note})
+                  "met": met, "note": note if met is not True else None})
 
     s = _find(res["spawn"], threads=16, heap_mib=256)
-    add("spawn / raw fork, T=16 H=256", "<= 1.3", s and s["spawn_over_fork"], lambda v: v <= 1.3, "x")
+    add("pool hit / raw fork, T=16 H=256", "<= 0.25", s and s["pool_over_fork"],
+        lambda v: v <= 0.25, "x")
+    add("spawn without pool / raw fork, T=16 H=256", "<= 1.3", s and s["spawn_over_fork"],
+        lambda v: v <= 1.3, "x",
+        "the child's 16 threads are cloned back and woken, which the raw fork's "
+        "single-threaded child does not pay (some 20 us per clone and 5-10 us per wake-up "
+        "on this VM)")
+    s64 = _find(res["spawn"], threads=64, heap_mib=16)
+    add("spawn without pool / raw fork, T=64 H=16", "<= 3", s64 and s64["spawn_over_fork"],
+        lambda v: v <= 3, "x",
+        "64 threads cloned back (two tasks clone, on 2 CPUs) and woken: about 3 ms of the "
+        "spawn against a 16 MiB fork of well under 1 ms; the pool takes all of it off the "
+        "request's path")
     add("cold start / spawn, T=16 H=256", ">= 20", s and s["cold_over_spawn"], lambda v: v >= 20, "x")
+    b = res.get("burst") or {}
+    add("burst of %s, pool of %s: spawns/s / fork+exec per s, T=%s H=%s" % (
+        b.get("spawns"), b.get("pool"), b.get("threads"), b.get("heap_mib")), "> 1",
+        b.get("rate_over_fork_exec"), lambda v: v > 1, "x")
+    add("pooled child USS / template RSS, T=%s H=%s" % (b.get("threads"), b.get("heap_mib")),
+        "<= 5 %", b.get("pooled_uss_pct_of_rss"), lambda v: v <= 5, "%")
     f = _find(res["freeze"], threads=64, load=False)
     fl = f and med(f["freeze_log_us"])
-    add("freeze, 64 idle threads", "<= 2000 us", fl, lambda v: v <= 2000, "us",
+    add("freeze, 64 idle threads", "<= 500 us", fl, lambda v: v <= 500, "us",
         None if fl is not None or not f else
         "no libnuwa freeze timing; nuwa_clone call (upper bound) = %s" % fmt_us(f["clone_call_us"]))
     m = _find(res["memory"], threads=16, heap_mib=256)
     add("copy USS after spawn / template RSS, T=16 H=256", "<= 5 %",
         m and m["uss_after_spawn_pct_of_rss"], lambda v: v <= 5, "%")
     cg = res.get("callgrind") or {}
-    add("uncontended mutex lock+unlock, extra instructions", "<= 5",
-        cg.get("extra_instr_per_pair"), lambda v: v <= 5, "instr")
+    add("uncontended mutex lock+unlock, extra instructions", "<= 2",
+        cg.get("extra_instr_per_pair"), lambda v: round(v, 1) <= 2, "instr",
+        "one indirect tail jump each in pthread_mutex_lock and _unlock")
     rows = {r["op"]: r for r in (res.get("overhead") or {}).get("ops", [])}
     for op, label in (("condvar", "cond-var ping-pong"), ("pipe", "pipe round trip")):
         v = rows.get(op, {}).get("preload_over_native")
@@ -249,6 +306,7 @@ def targets(res):
 
 STATS_FIELDS = {
     "spawn": ["fork_us", "spawn_us", "spawn_main_us", "spawn_reply_us", "spawn_first_us",
+              "pool_us", "pool_main_us", "pool_reply_us", "pool_over_fork", "pool_over_spawn",
               "clone_us", "clone_main_us", "clone_parent_us", "cold_us",
               "spawn_over_fork", "cold_over_spawn", "clone_over_fork", "cold_over_clone",
               "stolen_wakeups", "eintr_seen"],
@@ -287,6 +345,15 @@ def check_fields(res, require):
                     for fld in MEM_ROUND:
                         if (c.get(rnd) or {}).get(fld) is None:
                             miss.append(f"memory[{i}].{rnd}.{fld}")
+    if "burst" in require:
+        b = res.get("burst") or {}
+        for fld in ("latency_us", "from_pool_us", "after_pool_us", "total_us", "spawns_per_s",
+                    "cold_us", "fork_exec_per_s", "rate_over_fork_exec", "pooled_uss_kib",
+                    "template_rss_kib", "pooled_uss_pct_of_rss"):
+            if b.get(fld) is None:
+                miss.append("burst." + fld)
+        for e in b.get("errors") or []:
+            miss.append(f"burst error: {e}")
     if "overhead" in require:
         ov = res.get("overhead") or {}
         if not ov.get("ops"):

@@ -85,6 +85,21 @@ struct tspawn_times {
 int tspawn_start(const struct tmpl_cfg *c, const char *self_exe, const char *nuwa_cli,
 		 int timeout_ms);
 struct tspawn_times tspawn_measure(void);
+/* The template's pool (nuwa_pool()): keep n children ready; wait (bounded)
+ * until they are when wait is set.  0 or -1 (error noted). */
+int tspawn_pool(int n, int wait);
+/* One spawn from a pool whose children are ready: set up, measured as
+ * tspawn_measure(), the pool emptied again (no refill in the background
+ * of the other measurements). */
+struct tspawn_times tspawn_measure_pool(void);
+/* A burst: n spawns back to back from a pool of `pool` ready children; us
+ * from each request to every thread of its child run, into lat[]; the
+ * whole burst (first request to the last child's last thread) in *total.
+ * The pooled children's USS (KiB) before the burst into uss[] (up to
+ * *nuss), the template's RSS into *tmpl_rss.  Returns how many spawns
+ * succeeded. */
+int tspawn_burst(int n, int pool, double *lat, double *total, double *uss, int *nuss,
+		 double *tmpl_rss);
 double tspawn_first_us(void);
 void tspawn_stop(void);
 

@@ -4,6 +4,9 @@
  *                     template spawn (nuwa_spawn of a frozen copy of this program)
  *                     vs nuwa_clone vs raw fork vs cold start
  *   bench-tmpl freeze -t T -H MiB -r REPS [-l]           nuwa_clone(1) timings (+ NUWA_LOG)
+ *   bench-tmpl burst  -t T -H MiB -n SPAWNS -p POOL -c COLD_REPS --nuwa-cli PATH
+ *                     SPAWNS back to back from a template with a pool of POOL,
+ *                     pooled children's USS, vs COLD_REPS fork+exec in a row
  *   bench-tmpl memory -t T -H MiB -n CHILDREN            USS/PSS of copies
  *   bench-tmpl cold-child ... --report-fd FD             target of the cold start
  *   bench-tmpl template ... --shm-fd FD                  the template (tmpl_tspawn.c)
@@ -33,7 +36,7 @@ extern char **environ;
 static struct tmpl_cfg cfg = { .threads = 16, .heap_mib = 256, .pipes = 8, .epolls = 2,
 	.eventfds = 4, .warmup_ms = 200 };
 static int reps = 5, cold_reps = 3, nchildren = 10, timeout_ms = 10000, report_fd = -1,
-	shm_fd = -1;
+	shm_fd = -1, pool_size = 8;
 static const char *nuwa_cli;
 static int (*nuwa_clone_fn)(int, pid_t *);
 static int nuwa_failed;
@@ -237,8 +240,9 @@ static void emit_tail(struct jw *w)
 static void mode_spawn(int with_fork, int with_cold, const char *name)
 {
 	static double fork_us[MAXREPS], all_us[MAXREPS], main_us[MAXREPS], par_us[MAXREPS],
-		cold_us[MAXREPS], ts_all[MAXREPS], ts_main[MAXREPS], ts_reply[MAXREPS];
-	int n = 0, nc = 0, nt = 0;
+		cold_us[MAXREPS], ts_all[MAXREPS], ts_main[MAXREPS], ts_reply[MAXREPS],
+		pl_all[MAXREPS], pl_main[MAXREPS], pl_reply[MAXREPS];
+	int n = 0, nc = 0, nt = 0, np = 0, pool_ok = 1;
 	/* The template spawn exists where the baselines are measured ("spawn"
 	 * mode): a second process, frozen once, serves every repetition. */
 	int with_tmpl = with_fork, tmpl_ok = 0;
@@ -257,6 +261,16 @@ static void mode_spawn(int with_fork, int with_cold, const char *name)
 			}
 			ts_all[nt] = t.all, ts_main[nt] = t.main, ts_reply[nt] = t.reply;
 			nt++;
+			/* The same template, from a pool of one ready child. */
+			if (pool_ok) {
+				t = tspawn_measure_pool();
+				if (t.all < 0) {
+					pool_ok = 0;
+					note_error("stopped measuring pool spawns after the first failure");
+				}
+				pl_all[np] = t.all, pl_main[np] = t.main, pl_reply[np] = t.reply;
+				np++;
+			}
 		}
 		if (nuwa_clone_fn && !nuwa_failed) {
 			struct spawn_times t = measure_spawn();
@@ -286,11 +300,44 @@ static void mode_spawn(int with_fork, int with_cold, const char *name)
 		jw_nums(&w, "spawn_main_us", ts_main, nt);
 		jw_nums(&w, "spawn_reply_us", ts_reply, nt);
 		jw_nums(&w, "spawn_first_us", &first, first >= 0);
+		jw_nums(&w, "pool_us", pl_all, np);
+		jw_nums(&w, "pool_main_us", pl_main, np);
+		jw_nums(&w, "pool_reply_us", pl_reply, np);
 	}
 	jw_nums(&w, "clone_us", all_us, n);
 	jw_nums(&w, "clone_main_us", main_us, n);
 	jw_nums(&w, "clone_parent_us", par_us, n);
 	jw_nums(&w, "cold_us", cold_us, nc);
+	emit_tail(&w);
+}
+
+/* A burst of spawns from a template with a pool, and fork+exec in a row. */
+static void mode_burst(void)
+{
+	static double lat[MAXREPS], cold[MAXREPS], uss[64];
+	double total = -1, tmpl_rss = -1;
+	int nuss = 64, ok = 0;
+	if (nchildren > MAXREPS)
+		die("-n must be 1..%d", MAXREPS);
+	state_init(&cfg);
+	if (tspawn_start(&cfg, self_exe, nuwa_cli, timeout_ms) == 0)
+		ok = tspawn_burst(nchildren, pool_size, lat, &total, uss, &nuss, &tmpl_rss);
+	tspawn_stop();
+	int64_t t0 = now_ns();
+	for (int i = 0; i < cold_reps; i++)
+		cold[i] = measure_cold();
+	double cold_total = (now_ns() - t0) / 1e3;
+	struct jw w;
+	jw_begin(&w, stdout);
+	emit_head(&w, "burst");
+	jw_int(&w, "spawns", nchildren);
+	jw_int(&w, "pool", pool_size);
+	jw_nums(&w, "burst_us", lat, ok);
+	jw_nums(&w, "burst_total_us", &total, total >= 0);
+	jw_nums(&w, "pooled_uss_kib", uss, nuss);
+	jw_nums(&w, "template_rss_kib", &tmpl_rss, tmpl_rss >= 0);
+	jw_nums(&w, "cold_us", cold, cold_reps);
+	jw_nums(&w, "cold_total_us", &cold_total, cold_reps > 0);
 	emit_tail(&w);
 }
 
@@ -428,11 +475,11 @@ int main(int argc, char **argv)
 		{ "nuwa-cli", 1, 0, 'N' }, { 0, 0, 0, 0 },
 	};
 	if (argc < 2)
-		die("usage: bench-tmpl spawn|freeze|memory|cold-child|template [options]");
+		die("usage: bench-tmpl spawn|freeze|burst|memory|cold-child|template [options]");
 	const char *mode = argv[1];
 	int c;
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "t:H:r:c:n:w:l", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:H:r:c:n:w:lp:", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': cfg.threads = atoi(optarg); break;
 		case 'H': cfg.heap_mib = atol(optarg); break;
@@ -441,6 +488,7 @@ int main(int argc, char **argv)
 		case 'n': nchildren = atoi(optarg); break;
 		case 'w': cfg.warmup_ms = atoi(optarg); break;
 		case 'l': cfg.load = 1; break;
+		case 'p': pool_size = atoi(optarg); break;
 		case 'P': cfg.pipes = atoi(optarg); break;
 		case 'E': cfg.epolls = atoi(optarg); break;
 		case 'V': cfg.eventfds = atoi(optarg); break;
@@ -468,6 +516,8 @@ int main(int argc, char **argv)
 		mode_spawn(0, 0, "freeze");
 	else if (!strcmp(mode, "memory"))
 		mode_memory();
+	else if (!strcmp(mode, "burst"))
+		mode_burst();
 	else if (!strcmp(mode, "cold-child"))
 		mode_cold_child();
 	else if (!strcmp(mode, "template"))

@@ -17,7 +17,9 @@
 #include "tmpl.h"
 #include "bench_util.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
+#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -33,6 +35,7 @@
 extern char **environ;
 
 static pid_t (*nuwa_spawn_fn)(pid_t, int);
+static int (*nuwa_pool_fn)(pid_t, int);
 static struct shared *tshared;   /* the launcher's view of the template's page */
 static pid_t tmpl_pid;
 static int tmpl_timeout_ms;
@@ -127,6 +130,7 @@ int tspawn_start(const struct tmpl_cfg *c, const char *self_exe, const char *nuw
 	tmpl_cli = nuwa_cli;
 	tmpl_timeout_ms = timeout_ms;
 	nuwa_spawn_fn = (pid_t (*)(pid_t, int))dlsym(RTLD_DEFAULT, "nuwa_spawn");
+	nuwa_pool_fn = (int (*)(pid_t, int))dlsym(RTLD_DEFAULT, "nuwa_pool");
 	if (!nuwa_spawn_fn) {
 		note_error("nuwa_spawn not found: libnuwa is not preloaded");
 		return -1;
@@ -211,6 +215,112 @@ struct tspawn_times tspawn_measure(void)
 	}
 	reap(pid);
 	return t;
+}
+
+int tspawn_pool(int n, int wait)
+{
+	if (!nuwa_pool_fn) {
+		note_error("nuwa_pool not found: this libnuwa has no pool");
+		return -1;
+	}
+	int64_t deadline = now_ns() + (int64_t)tmpl_timeout_ms * 1000000;
+	for (;;) {
+		int r = nuwa_pool_fn(tmpl_pid, n);
+		if (r < 0) {
+			note_error("nuwa_pool(template, %d) returned %d (%s)", n, r, strerror(-r));
+			return -1;
+		}
+		if (!wait || r >= n)
+			return 0;
+		if (now_ns() > deadline) {
+			note_error("the pool of %d had %d children ready after %d ms", n, r,
+				   tmpl_timeout_ms);
+			return -1;
+		}
+		usleep(1000);
+	}
+}
+
+struct tspawn_times tspawn_measure_pool(void)
+{
+	struct tspawn_times t = { -1, -1, -1 };
+	/* Two ready: the one left after the take makes the template wait its
+	 * refill delay, so no refill fork runs beside the measured child (with
+	 * the pool empty it would refill at once). */
+	if (tspawn_pool(2, 1) < 0)
+		return t;
+	t = tspawn_measure();
+	tspawn_pool(0, 0);
+	return t;
+}
+
+/* The template's children (all of them pooled ones before a burst), from
+ * /proc/PID/task/TID/children of every task. */
+static int template_children(pid_t *out, int max)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)tmpl_pid);
+	DIR *d = opendir(path);
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d)) && n < max) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		char cp[512];
+		snprintf(cp, sizeof cp, "%s/%s/children", path, e->d_name);
+		FILE *f = fopen(cp, "re");
+		int pid;
+		while (f && n < max && fscanf(f, "%d", &pid) == 1)
+			out[n++] = pid;
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+int tspawn_burst(int n, int pool, double *lat, double *total, double *uss, int *nuss,
+		 double *tmpl_rss)
+{
+	int max_uss = *nuss;
+	*nuss = 0;
+	*total = -1;
+	if (tspawn_pool(pool, 1) < 0)
+		return 0;
+	struct mem_usage m;
+	if (read_smaps_rollup(tmpl_pid, &m) == 0)
+		*tmpl_rss = m.rss;
+	pid_t kids[64];
+	int nk = template_children(kids, 64);
+	for (int i = 0; i < nk && *nuss < max_uss; i++)
+		if (read_smaps_rollup(kids[i], &m) == 0)
+			uss[(*nuss)++] = m.uss;
+	/* Back to back: each child is killed once it has reported (the
+	 * template reaps it), not waited for. */
+	int ok = 0;
+	int64_t t_first = now_ns(), t_last = t_first;
+	for (int i = 0; i < n; i++) {
+		reset_tslots();
+		struct slot *s = &tshared->slots[0];
+		int64_t t0 = now_ns();
+		pid_t pid = nuwa_spawn_fn(tmpl_pid, 0);
+		if (pid <= 0) {
+			note_error("burst spawn %d: nuwa_spawn returned %d (%s)", i, pid, strerror(-pid));
+			break;
+		}
+		if (wait_child(&tcfg, "burst spawn") < 0) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		lat[ok++] = (s->t_all - t0) / 1e3;
+		t_last = s->t_all;
+		kill(pid, SIGKILL);
+	}
+	if (ok)
+		*total = (t_last - t_first) / 1e3;
+	tspawn_pool(0, 0);
+	return ok;
 }
 
 double tspawn_first_us(void)

@@ -75,5 +75,6 @@ int cmd_status(int argc, char **argv);
 int cmd_thaw(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
 
 #endif

@@ -1,4 +1,4 @@
-/* nuwa freeze | status | thaw | stop | list: one request, one reply. */
+/* nuwa freeze | status | thaw | stop | pool | list: one request, one reply. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -65,6 +65,7 @@ static void print_text(const struct ctl_msg *m)
 struct simple {
 	unsigned type;
 	int json, timeout_ms;
+	int pool;                 /* freeze --pool N; -1: not given */
 };
 
 static int simple_parse(int argc, char **argv, int allow_json, int allow_timeout,
@@ -74,12 +75,14 @@ static int simple_parse(int argc, char **argv, int allow_json, int allow_timeout
 		{ "help", no_argument, 0, 'h' },
 		{ "json", no_argument, 0, 'j' },
 		{ "timeout", required_argument, 0, 't' },
+		{ "pool", required_argument, 0, 'p' },
 		{ 0, 0, 0, 0 } };
 	int c;
 	long v;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":ht:", lo, NULL)) != -1) {
+	s->pool = -1;
+	while ((c = getopt_long(argc, argv, ":ht:p:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			cli_print_help(cli_verb);
@@ -97,6 +100,15 @@ static int simple_parse(int argc, char **argv, int allow_json, int allow_timeout
 				return cli_usage_err("--timeout needs milliseconds from 1 to "
 				                     "3600000, not '%s'", optarg);
 			s->timeout_ms = (int)v;
+			break;
+		case 'p':
+			if (!allow_timeout)
+				return cli_usage_err("unknown option '--pool' (only 'nuwa freeze' "
+				                     "takes it)");
+			if (cli_parse_int(optarg, 0, CTL_MAX_POOL, &v) < 0)
+				return cli_usage_err("--pool needs a number of children from 0 to %d, "
+				                     "not '%s'", CTL_MAX_POOL, optarg);
+			s->pool = (int)v;
 			break;
 		default:
 			return bad_option(argv, c);
@@ -140,6 +152,8 @@ int cmd_freeze(int argc, char **argv)
 	ctl_begin(&b, mem, sizeof mem, CTL_REQ_FREEZE);
 	if (s.timeout_ms)
 		ctl_put_i32(&b, CTL_F_TIMEOUT_MS, s.timeout_ms);
+	if (s.pool >= 0)
+		ctl_put_u32(&b, CTL_F_POOL, (uint32_t)s.pool);
 	/* The process bounds the freeze by its timeout (its own default when
 	 * none is given, at most an hour). */
 	r = call_checked(&cl, &b, &m, (s.timeout_ms ? s.timeout_ms : 3600000) + REPLY_MS);
@@ -214,6 +228,48 @@ int cmd_thaw(int argc, char **argv)
 int cmd_stop(int argc, char **argv)
 {
 	return thaw_or_stop(argc, argv, CTL_REQ_STOP);
+}
+
+/* nuwa pool PID N: the pool of a live template. */
+int cmd_pool(int argc, char **argv)
+{
+	static const struct option lo[] = { { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+	int c;
+	long n;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+		if (c == 'h') {
+			cli_print_help("pool");
+			return EX_OK;
+		}
+		return bad_option(argv, c);
+	}
+	if (optind + 2 > argc)
+		return cli_usage_err(optind == argc ? "missing PID" : "missing the number of children");
+	if (optind + 2 < argc)
+		return cli_usage_err("unexpected argument '%s'", argv[optind + 2]);
+	if (cli_parse_int(argv[optind + 1], 0, CTL_MAX_POOL, &n) < 0)
+		return cli_usage_err("the pool holds 0 to %d children, not '%s'", CTL_MAX_POOL,
+		                     argv[optind + 1]);
+	struct client cl;
+	int r = client_open(&cl, argv[optind]);
+	if (r != EX_OK)
+		return r;
+	char mem[64];
+	struct ctl_buf b;
+	struct ctl_msg m;
+	ctl_begin(&b, mem, sizeof mem, CTL_REQ_POOL);
+	ctl_put_u32(&b, CTL_F_COUNT, (uint32_t)n);
+	r = call_checked(&cl, &b, &m, REPLY_MS);
+	if (r == EX_OK) {
+		if (n)
+			printf("%ld: keeping %ld child%s ready\n", (long)cl.pid, n, n == 1 ? "" : "ren");
+		else
+			printf("%ld: no pool\n", (long)cl.pid);
+	}
+	client_close(&cl);
+	return r;
 }
 
 /* ---- list ------------------------------------------------------------------ */

@@ -126,6 +126,7 @@ int cmd_run(int argc, char **argv)
 		{ "timeout", required_argument, 0, 't' },
 		{ "policy", required_argument, 0, 'p' },
 		{ "clones", required_argument, 0, 'n' },
+		{ "pool", required_argument, 0, 'P' },
 		{ "lib", required_argument, 0, 'x' },
 		{ 0, 0, 0, 0 } };
 	static const char *const modes[] = { "template", "snapshot", "clone", NULL };
@@ -186,6 +187,12 @@ int cmd_run(int argc, char **argv)
 				return cli_usage_err("--clones needs a number from 1 to 1024, not '%s'",
 				                     optarg);
 			setenv("NUWA_CLONES", optarg, 1);
+			break;
+		case 'P':
+			if (cli_parse_int(optarg, 0, CTL_MAX_POOL, &v) < 0)
+				return cli_usage_err("--pool needs a number of children from 0 to %d, "
+				                     "not '%s'", CTL_MAX_POOL, optarg);
+			setenv("NUWA_POOL", optarg, 1);
 			break;
 		case 'x':
 			lib = optarg;

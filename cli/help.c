@@ -12,7 +12,8 @@ static const char overview[] =
 "\n"
 "Commands:\n"
 "  run [OPTIONS] -- PROG [ARGS...]   run PROG with libnuwa preloaded\n"
-"  freeze PID [--timeout MS]         freeze PID into a template\n"
+"  freeze PID [--timeout MS] [--pool N]\n"
+"                                    freeze PID into a template\n"
 "  spawn PID|SOCKET [-n N] [--stdio] [--wait] [--call SPEC]... [--env N=V]...\n"
 "        [--env-clear] [--cwd DIR] [--cgroup DIR]\n"
 "                                    fork running children of a template\n"
@@ -20,6 +21,7 @@ static const char overview[] =
 "                                    memory shared and private\n"
 "  thaw PID                          resume a template exactly as it was\n"
 "  stop PID                          end a template (its children keep running)\n"
+"  pool PID N                        keep N children of a template ready\n"
 "  list                              libnuwa processes of this user\n"
 "  help COMMAND                      the manual page of COMMAND\n"
 "\n"
@@ -67,6 +69,8 @@ static const char run_help[] =
 "      --policy P         any: after the timeout freeze busy threads where they\n"
 "                         are; idle: give up instead (NUWA_FREEZE_POLICY)\n"
 "  -n, --clones N         copies per trigger in clone mode (NUWA_CLONES)\n"
+"      --pool N           template mode: keep N children ready from the freeze\n"
+"                         on (NUWA_POOL; see 'nuwa pool --help')\n"
 "      --lib PATH         preload this libnuwa.so instead of the one found\n"
 "  -h, --help             this text\n"
 "\n"
@@ -81,7 +85,7 @@ static const char run_help[] =
 "  nuwa run --mode template --log info -- python3 -c 'import numpy; input()'\n";
 
 static const char freeze_help[] =
-"Usage: nuwa freeze [--timeout MS] PID\n"
+"Usage: nuwa freeze [--timeout MS] [--pool N] PID\n"
 "\n"
 "Freeze process PID (started under libnuwa) over its control socket and\n"
 "return once the template is ready.  Prints one line saying so, then the\n"
@@ -95,6 +99,10 @@ static const char freeze_help[] =
 "Options:\n"
 "  -t, --timeout MS   how long to wait for every thread to reach a freeze\n"
 "                     point (default: the process's NUWA_FREEZE_TIMEOUT_MS)\n"
+"  -p, --pool N       template mode: keep N children (0 to 64) forked ahead of\n"
+"                     time, every thread cloned back but none running, so that\n"
+"                     a spawn only releases one (default: the process's\n"
+"                     NUWA_POOL, else 0).  See 'nuwa pool --help'\n"
 "  -h, --help         this text\n"
 "\n"
 "Exit status: 0 frozen; 1 the freeze failed (the reason is printed, e.g. a\n"
@@ -170,7 +178,8 @@ static const char status_help[] =
 "and of each child, one line each, in kB from /proc/PID/smaps_rollup: rss\n"
 "(resident), pss (shared pages divided among their users), uss (its own\n"
 "pages: Private_Clean + Private_Dirty, what exiting would free) and shared\n"
-"(rss - uss: for a child, mostly the template's pages, copy-on-write).\n"
+"(rss - uss: for a child, mostly the template's pages, copy-on-write);\n"
+"children waiting in the template's pool are the 'pooled' lines.\n"
 "\n"
 "Options:\n"
 "  -j, --json   one JSON object instead of text (the memory lines are its\n"
@@ -202,6 +211,28 @@ static const char stop_help[] =
 "Exit status: 0 stopped; 1 PID is not a template (use kill for a running\n"
 "program); 2 usage; 3 no such libnuwa process; 4 communication error.\n";
 
+static const char pool_help[] =
+"Usage: nuwa pool PID N\n"
+"\n"
+"Make the template PID keep N children ready (0 to 64; 0 ends the pool).\n"
+"A pooled child is forked ahead of time and resumed up to the release gate:\n"
+"its descriptors are its own, every thread is cloned back with its new tid,\n"
+"and no thread of the program runs, so it accepts no connection, fires no\n"
+"timer and writes nothing.  A spawn takes one, gives it what is particular\n"
+"to the request (--stdio, each --call, the constructors), lets its threads\n"
+"run, and only then answers.  The template forks replacements in the\n"
+"background, one at a time and after a short delay unless the pool is\n"
+"empty, so a burst is served from the pool first and then by fresh forks.\n"
+"A pooled child that dies is replaced.  'nuwa status' shows the pool;\n"
+"pooled children are not spawned children until they are taken.  Thaw and\n"
+"stop end them.  A spawn from the pool behaves exactly like one without it.\n"
+"\n"
+"The same at the freeze: 'nuwa freeze --pool N PID', or NUWA_POOL=N in the\n"
+"program's environment ('nuwa run --pool N').\n"
+"\n"
+"Exit status: 0 done; 1 PID is not a template, or N is refused; 2 usage;\n"
+"3 no such libnuwa process; 4 communication error.\n";
+
 static const char list_help[] =
 "Usage: nuwa list\n"
 "\n"
@@ -215,7 +246,7 @@ static const char list_help[] =
 static const struct { const char *verb, *text; } pages[] = {
 	{ "run", run_help }, { "freeze", freeze_help }, { "spawn", spawn_help },
 	{ "status", status_help }, { "thaw", thaw_help }, { "stop", stop_help },
-	{ "list", list_help },
+	{ "pool", pool_help }, { "list", list_help },
 };
 
 int cli_has_help(const char *verb)

@@ -56,6 +56,7 @@ static const struct {
 	{ "status", cmd_status },
 	{ "thaw", cmd_thaw },
 	{ "stop", cmd_stop },
+	{ "pool", cmd_pool },
 	{ "list", cmd_list },
 };
 
@@ -91,5 +92,5 @@ int main(int argc, char **argv)
 	if (v[0] == '-')
 		return cli_usage_err("unknown option '%s'", v);
 	return cli_usage_err("unknown command '%s' (commands: run, freeze, spawn, status, "
-	                     "thaw, stop, list)", v);
+	                     "thaw, stop, pool, list)", v);
 }

@@ -46,23 +46,36 @@ static int read_rollup(pid_t pid, struct mem *m)
 	return m->rss >= 0 && m->pss >= 0 ? 0 : -1;
 }
 
-/* The pids after "children N" (text) or in "children":[...] (JSON). */
-static int children_of(const char *text, int json, pid_t *out, int max)
+/* Where key (e.g. "\"children\":[") starts at nesting depth 1 of a JSON
+ * object (a member of the top-level object, not of one inside it), or NULL.
+ * Strings are skipped, escapes included. */
+static const char *json_member(const char *text, const char *key)
 {
-	const char *p;
-	int n = 0;
-	if (json) {
-		p = strstr(text, "\"children\":[");
-		if (!p)
-			return 0;
-		p += 12;
-	} else {
-		p = strstr(text, "\nchildren ");
-		if (!p)
-			return 0;
-		p += 10;
-		strtol(p, (char **)&p, 10);   /* the count */
+	size_t klen = strlen(key);
+	int depth = 0, in_str = 0;
+	for (const char *p = text; *p; p++) {
+		if (in_str) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '"')
+				in_str = 0;
+			continue;
+		}
+		if (depth == 1 && *p == '"' && !strncmp(p, key, klen))
+			return p + klen;
+		if (*p == '"')
+			in_str = 1;
+		else if (*p == '{' || *p == '[')
+			depth++;
+		else if (*p == '}' || *p == ']')
+			depth--;
 	}
+	return NULL;
+}
+
+/* Numbers in a list "N, N, ..." or "N N ..." from p, until anything else. */
+static int pid_list(const char *p, pid_t *out, int n, int max)
+{
 	while (n < max) {
 		while (*p == ' ' || *p == ',')
 			p++;
@@ -72,6 +85,40 @@ static int children_of(const char *text, int json, pid_t *out, int max)
 			break;
 		out[n++] = (pid_t)v;
 		p = e;
+	}
+	return n;
+}
+
+/* The children libnuwa made (text: the line "children N PID...", JSON: the
+ * top-level "children" list), then the pooled ones (text: "  pooled PID"
+ * lines; JSON: "pid" members of "pool"'s "children"); npool gets how many
+ * of the latter there are. */
+static int children_of(const char *text, int json, pid_t *out, int max, int *npool)
+{
+	int n = 0;
+	*npool = 0;
+	if (json) {
+		const char *p = json_member(text, "\"children\":[");
+		if (p)
+			n = pid_list(p, out, n, max);
+		const char *pool = json_member(text, "\"pool\":{");
+		const char *end = pool ? strchr(pool, ']') : NULL;
+		p = pool ? strstr(pool, "\"children\":[") : NULL;
+		for (; p && end && n < max && (p = strstr(p, "\"pid\":")) && p < end; p += 6) {
+			out[n++] = (pid_t)atol(p + 6);
+			(*npool)++;
+		}
+		return n;
+	}
+	const char *p = strstr(text, "\nchildren ");
+	if (p) {
+		p += 10;
+		strtol(p, (char **)&p, 10);   /* the count */
+		n = pid_list(p, out, n, max);
+	}
+	for (p = text; n < max && (p = strstr(p, "\n  pooled ")); p += 10) {
+		out[n++] = (pid_t)atol(p + 10);
+		(*npool)++;
 	}
 	return n;
 }
@@ -90,8 +137,9 @@ static void line(int json, int *first, pid_t pid, const char *role, const struct
 
 void status_mem_print(const char *text, pid_t pid, int json)
 {
-	static pid_t kids[1024];
-	int nk = children_of(text, json, kids, 1024);
+	static pid_t kids[1024 + 64];
+	int npool;
+	int nk = children_of(text, json, kids, 1024 + 64, &npool);
 	size_t len = strlen(text);
 	const char *end = text + len;
 	if (json) {
@@ -121,7 +169,10 @@ void status_mem_print(const char *text, pid_t pid, int json)
 	for (int i = 0; i < nk; i++) {
 		if (read_rollup(kids[i], &m) < 0)
 			continue;
-		line(json, &first, kids[i], "child", &m);
+		int pooled = i >= nk - npool;
+		line(json, &first, kids[i], pooled ? "pooled" : "child", &m);
+		if (pooled)
+			continue;   /* ready in the pool: not in the children's sum */
 		sum.rss += m.rss;
 		sum.uss += m.uss;
 		sum.shared += m.shared;

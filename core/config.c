@@ -15,6 +15,7 @@
 
 #include "nuwa_int.h"
 #include "fdremap.h"
+#include "ctl_proto.h"   /* CTL_MAX_POOL */
 
 struct nuwa_config nuwa_cfg = {
 	.mode = NUWA_MODE_TEMPLATE,   /* Nuwa's model: freeze and serve spawns */
@@ -199,6 +200,8 @@ int nuwa_config_load(void)
 		bad |= parse_int("NUWA_FREEZE_TIMEOUT_MS", v, 1, 3600000, &nuwa_cfg.timeout_ms);
 	if ((v = getenv("NUWA_FREEZE_ON_IDLE_MS")) && *v)
 		bad |= parse_int("NUWA_FREEZE_ON_IDLE_MS", v, 1, 86400000, &nuwa_cfg.freeze_on_idle_ms);
+	if ((v = getenv("NUWA_POOL")) && *v)
+		bad |= parse_int("NUWA_POOL", v, 0, CTL_MAX_POOL, &nuwa_cfg.pool);
 	if ((v = getenv("NUWA_SIGNAL")) && *v) {
 		int sig = nuwa_parse_signal(v);
 		const char *why = sig > 0 ? signal_self_sent(sig) : NULL;

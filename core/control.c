@@ -17,6 +17,7 @@
 #include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
+#include "pool.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -95,6 +96,13 @@ static int kid_reap(struct nuwa_child *c, int flags, int *status)
 		return 0;
 	*status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
 	                                   : (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+	if (c->kind == NUWA_CHILD_POOL) {
+		/* never reported: it was not spawned; the pool replaces it (and
+		 * says so) unless it ended it itself */
+		pool_child_exited(c->pid);
+		nuwa_child_remove(c);
+		return 1;
+	}
 	char how[96];
 	describe_exit(*status, how, sizeof how);
 	/* A child killed by a signal is worth a line at the default level:
@@ -287,11 +295,17 @@ static void *control_main(void *arg)
 		for (int i = 0; i < nk; i++)   /* a negative fd is ignored by poll */
 			pfd[n++] = (struct pollfd){ .fd = nuwa_child_at(i)->pidfd, .events = POLLIN };
 		nc = ctlsock_pollfds(pfd + n, CTLSOCK_MAX_POLLFDS);
-		int tmo = idle_poll_timeout_ms();
+		int tmo = idle_poll_timeout_ms(), ptmo = pool_timeout_ms();
+		if (ptmo >= 0 && (tmo < 0 || ptmo < tmo))
+			tmo = ptmo;
 		long pr = sys_ppoll(pfd, n + nc, tmo < 0 ? NULL : NUWA_MS_TS(tmo));
 		idle_check();
-		if (pr <= 0)
+		if (pr <= 0) {
+			/* Nothing asked for: the pool refills (one fork per turn, so a
+			 * request that comes meanwhile is served first). */
+			pool_tick();
 			continue; /* timeout, or EINTR: the trigger handler ran here */
+		}
 		if (pfd[0].revents) {
 			handle_wake();
 			continue; /* the children may have changed: poll afresh */

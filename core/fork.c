@@ -32,8 +32,8 @@
 #include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
+#include "pool.h"
 #include "resources.h"
-#include "spawnopts.h"
 
 #define TRAMPOLINE_STACK (16 * 1024)
 
@@ -42,6 +42,7 @@ static void *control_trampoline;        /* its clone stack in the child */
 static struct park_slot *leader_slot;   /* the forker, in the child */
 static pid_t fork_parent;               /* the forking process, for the child */
 static int leader_ready_fd;             /* child: the ready channel (0: none) */
+static volatile int leader_went;        /* child: the leader has answered the release */
 
 int nuwa_spawned;
 
@@ -116,14 +117,13 @@ pid_t fork_child(const struct fork_req *req, int *pidfd)
 	return forker->fork_pid;
 }
 
-/* clone3(CLONE_INTO_CGROUP) (Linux 5.7): the child starts in the cgroup,
- * never runs anywhere else, and the parent needs no write to cgroup.procs.
- * With stack 0 clone3 forks like clone(): the child returns 0 on this
- * stack.  A kernel without it (ENOSYS: no clone3; E2BIG: clone_args too
- * large for it; EINVAL: flag unknown) gets a plain fork, and the child
- * joins the cgroup itself before its threads run (spawn_opts_apply). */
-static int forked_into_cgroup;   /* in the child: it was */
-
+/* clone3(CLONE_INTO_CGROUP) (Linux 5.7): the child starts in the cgroup
+ * (ctl_spawn.cgroup_fd, an open cgroup v2 directory), never runs anywhere
+ * else, and charges nothing to the template's.  With stack 0 clone3 forks
+ * like clone(): the child returns 0 on this stack.  A kernel without it
+ * (ENOSYS: no clone3; E2BIG: clone_args too large for it; EINVAL: flag
+ * unknown) gets a plain fork; the child joins the cgroup itself before its
+ * threads run (setup_fn: ctl/spawnopts_apply.c), as a pooled child does. */
 static long fork_into_cgroup(const struct fork_req *req, int cgroup_fd, int *pidfd)
 {
 	struct clone_args a = {
@@ -133,8 +133,6 @@ static long fork_into_cgroup(const struct fork_req *req, int cgroup_fd, int *pid
 		.cgroup = (uint64_t)cgroup_fd,
 	};
 	long pid = SC(SYS_clone3, &a, sizeof a, 0, 0, 0, 0);
-	if (pid == 0)
-		forked_into_cgroup = 1;
 	if (pid == -ENOSYS || pid == -E2BIG || pid == -EINVAL)
 		pid = sys_clone_fork(CLONE_PIDFD | req->exit_signal, pidfd);
 	return pid;
@@ -147,11 +145,10 @@ int fork_in_forker(struct park_slot *s)
 	/* exit_signal 0 (triggers, spawns): the child is not a SIGCHLD child
 	 * of the program, whose wait(-1) never sees it; libnuwa reaps it via
 	 * its pidfd.  nuwa_clone() children are the caller's, as with fork(). */
-	const struct spawn_opts *o = s->fork_req->opts;
-	forked_into_cgroup = 0;
-	long pid = o && o->cgroup_fd >= 0 ? fork_into_cgroup(s->fork_req, o->cgroup_fd, &pidfd)
-	                                  : sys_clone_fork(CLONE_PIDFD | s->fork_req->exit_signal,
-	                                                   &pidfd);
+	const struct ctl_spawn *sp = s->fork_req->spawn;
+	long pid = sp && sp->cgroup_fd > 2 ? fork_into_cgroup(s->fork_req, sp->cgroup_fd, &pidfd)
+	                                   : sys_clone_fork(CLONE_PIDFD | s->fork_req->exit_signal,
+	                                                    &pidfd);
 	if (pid == 0)
 		return child_leader_start(s);
 	s->fork_pid = (pid_t)pid;   /* or -errno */
@@ -163,19 +160,25 @@ int fork_in_forker(struct park_slot *s)
 
 /* ---- child side ---------------------------------------------------------- */
 
-/* Wait for the control thread's GO, then say we have left the slot: the
- * next freeze reuses the table, and must not do so under our feet. */
+/* Wait for the control thread's GO: one word for every task of the child,
+ * woken with one FUTEX_WAKE.  Then say we have left the slot: the next
+ * freeze reuses the table, and waits for nuwa_ft.leaving to reach 0 first. */
 static void wait_go(struct park_slot *s)
 {
-	int c;
-	while ((c = __atomic_load_n(&s->cmd, __ATOMIC_ACQUIRE)) != CMD_GO)
-		nuwa_futex_wait(&s->cmd, c, NULL);
+	while (!__atomic_load_n(&nuwa_ft.go, __ATOMIC_ACQUIRE))
+		nuwa_futex_wait(&nuwa_ft.go, 0, NULL);
 	/* The leader carries the parent-death signal (base/child_ready.c);
-	 * released, it may outlive the parent: off before the program runs. */
-	if (s == leader_slot && leader_ready_fd > 0)
+	 * released, it may outlive the parent: off before the program runs.
+	 * The control thread closes the channel only after that (step
+	 * "ready channel" waits for leader_went). */
+	if (s == leader_slot && leader_ready_fd > 0) {
 		nuwa_ready_child_go(leader_ready_fd);
+		__atomic_store_n(&leader_went, 1, __ATOMIC_RELEASE);
+		nuwa_futex_wake(&leader_went, 1);
+	}
 	__atomic_store_n(&s->state, SLOT_LISTED, __ATOMIC_RELEASE);
-	nuwa_futex_wake(&s->state, 1);
+	if (__atomic_sub_fetch(&nuwa_ft.leaving, 1, __ATOMIC_ACQ_REL) == 0)
+		nuwa_futex_wake(&nuwa_ft.leaving, 1);
 }
 
 static void note_resumed(struct park_slot *s, pid_t tid)
@@ -191,17 +194,59 @@ static void note_resumed(struct park_slot *s, pid_t tid)
 	nuwa_futex_wake(&s->state, 1);
 }
 
+/* The tasks to clone back in a child, shared by the two tasks that clone
+ * them: the leader starts at once, the control thread joins once its own
+ * steps are done.  A thread clone() costs some 20 us on a VM (copy_process:
+ * task, kernel stack, the new task's first run); with two CPUs the calls
+ * run side by side, and the leader's overlap the control thread's steps. */
+static struct {
+	int n;                     /* slots to clone */
+	volatile int next;         /* next of idx[] to take */
+	char *stacks;              /* their trampolines, one mapping */
+	int idx[NUWA_MAX_THREADS];
+} clones;
+static struct tls_state leader_cloner;   /* the leader's state as it clones */
+
+static void clones_plan(void)
+{
+	clones.n = 0;
+	clones.next = 0;
+	for (int i = 0; i < nuwa_ft.nslots; i++) {
+		struct park_slot *s = &nuwa_ft.slots[i];
+		if (s->state == SLOT_PARKED && !s->skip)
+			clones.idx[clones.n++] = i;
+	}
+	clones.stacks = clones.n ? map_stacks((size_t)clones.n) : NULL;
+}
+
+/* Clone slots until none is left; 0, or -errno. */
+static int clones_take(const struct tls_state *cloner)
+{
+	for (;;) {
+		int k = __atomic_fetch_add(&clones.next, 1, __ATOMIC_ACQ_REL);
+		if (k >= clones.n)
+			return 0;
+		struct park_slot *s = &nuwa_ft.slots[clones.idx[k]];
+		s->cloner = cloner;   /* read by the new task: clone() orders it */
+		int r = clones.stacks ? clone_resumed(s, clones.stacks + (size_t)(k + 1) * TRAMPOLINE_STACK)
+		                      : -ENOMEM;
+		if (r < 0)
+			return r;
+	}
+}
+
 /* The forker, first task of the child.  Returns 1 when it must leave its
  * park handler (threads resume), 0 to stay parked (snapshot template). */
 int child_leader_start(struct park_slot *s)
 {
 	/* Read once: the request is on the control thread's stack, which the
 	 * child's control thread reuses as soon as it runs. */
-	int stay = s->fork_req->stay_frozen;
+	int stay = s->fork_req->stay_frozen, pooled = s->fork_req->pooled;
 	int ready_fd = s->fork_req->ready_fd, ready_peer = s->fork_req->ready_peer;
 	pid_t tid = (pid_t)sys_gettid();
 	/* First: a child whose parent dies before releasing it dies too. */
 	leader_ready_fd = ready_fd;
+	leader_went = 0;   /* this process's own answer, not its parent's */
 	if (ready_fd > 0)
 		nuwa_ready_child_arm(ready_peer, fork_parent);
 	/* The TCB still holds the parent's tid: pthread_kill, mutex owners
@@ -213,6 +258,7 @@ int child_leader_start(struct park_slot *s)
 	tls_restore(&s->tls, NULL);
 	leader_slot = s;
 	nuwa_spawned = 1;
+	leader_cloner = s->tls;   /* fork() kept the forker's state as it was */
 
 	if (stay) {
 		/* A template child: stay parked as the forker of later spawns. */
@@ -222,9 +268,15 @@ int child_leader_start(struct park_slot *s)
 		s->tid = tid;
 		s->cmd = CMD_WAIT;
 	} else {
-		/* Mark ourselves resumed before the control thread exists: it
-		 * clones every slot still PARKED. */
+		/* Resumed before the control thread exists; the others are
+		 * listed to be cloned by the two of us. */
 		note_resumed(s, tid);
+		clones_plan();
+		/* A pooled child prepares at a lower priority (pool_priority()). */
+		struct sched_param p = { 0 };
+		if (pooled && s->tls.sched_policy == SCHED_OTHER &&
+		    sched_setscheduler(0, SCHED_BATCH, &p) == 0)
+			leader_cloner.sched_policy = SCHED_BATCH;
 	}
 	control_trampoline = map_stacks(1);
 	if (!control_trampoline ||
@@ -235,6 +287,15 @@ int child_leader_start(struct park_slot *s)
 	}
 	if (stay)
 		return 0;
+	if (clones_take(&leader_cloner) < 0) {
+		static const char msg[] = "libnuwa: child cannot resume its threads\n";
+		(void)!write(2, msg, sizeof msg - 1);
+		sys_exit_group(127);
+	}
+	if (leader_cloner.sched_policy != s->tls.sched_policy) {
+		struct sched_param p = { 0 };
+		sched_setscheduler(0, s->tls.sched_policy, &p);
+	}
 	wait_go(s);
 	return 1;
 }
@@ -243,7 +304,7 @@ int child_leader_start(struct park_slot *s)
 void child_resumed_thread(struct park_slot *s)
 {
 	pid_t tid = (pid_t)sys_gettid();
-	tls_restore(&s->tls, &control_slot.tls);   /* cloned by the control thread */
+	tls_restore(&s->tls, s->cloner);   /* what the task that cloned us had */
 	note_resumed(s, tid);
 	wait_go(s);
 }
@@ -255,37 +316,66 @@ void child_resumed_thread(struct park_slot *s)
  *   TEMPLATE  a snapshot template child, which stays frozen after these
  *   RESUMING  a child whose threads resume, still before they run: the
  *             program must never see its descriptor table change under it
+ *   (every thread cloned back; a pooled child waits here until taken)
+ *   SPAWN     what is particular to this spawn (struct ctl_spawn): stdio,
+ *             constructors, the options of the request; no thread runs yet
  *   BEFORE_GO every thread cloned with its new tid, none released yet
  *   RESUMED   once every thread runs
  *   APP_FORK  the child of the program's own fork(), on its forking thread
  *             (the only one left); its control thread is started last
- * A new kind of per-process state is one more line here. */
-enum { EARLY = 1, FORKED = 2, TEMPLATE = 4, RESUMING = 8, BEFORE_GO = 16, RESUMED = 32,
-       APP_FORK = 64 };
+ * A new kind of per-process state is one more line here; a new per-spawn
+ * option is a field of struct ctl_spawn applied by its setup_fn (SPAWN). */
+enum { EARLY = 1, FORKED = 2, TEMPLATE = 4, RESUMING = 8, SPAWN = 16, BEFORE_GO = 32,
+       RESUMED = 64, APP_FORK = 128 };
+
+/* This child's spawn: the request's (copied with the fork), or, in a pooled
+ * child, what the template sent when it took it. */
+static const struct ctl_spawn *child_spawn;
+
+static void install_stdio(const int *fds)
+{
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0 && fds[i] != i)
+			sys_dup3(fds[i], i, 0);
+	for (int i = 0; i < 3; i++)
+		if (fds[i] > 2)
+			sys_close(fds[i]);
+}
 
 static void step_memory(const struct fork_req *r) { resources_child_early(); }
 static void step_timers(const struct fork_req *r) { resources_child_before_go(); }
 static void step_control(const struct fork_req *r) { control_child_reinit(); }
+static void step_pool(const struct fork_req *r)
+{
+	pool_child_forget(r->pooled ? r->pool_fd : -1);
+	if (r->pooled)
+		nuwa_own_fd_drop(r->pool_peer);   /* the template's end, copied by the fork */
+}
+/* The template's connections go now, and this process's socket is made
+ * (before its threads run: the program must not see its descriptor table
+ * change under it); a pooled child makes it when it is taken. */
 static void step_ctlsock(const struct fork_req *r)
 {
-	ctlsock_after_spawn(r->opts ? r->opts->stdio : NULL);
+	if (r->pooled)
+		ctlsock_after_spawn_deferred(NULL);
+	else
+		ctlsock_after_spawn(r->spawn ? r->spawn->stdio : NULL);
 }
+static void step_listen(const struct fork_req *r) { ctlsock_listen(); }
 static void step_signals(const struct fork_req *r) { nuwa_signals_block_for_control(); }
 static void step_locks(const struct fork_req *r) { tls_enter_resumed_child(); }
 static void step_fds(const struct fork_req *r) { fdremap_child_setup(); }
-/* Everything particular to this spawn, in one call (ctl/spawnopts.c).  A
- * child that cannot be what was asked for (it said why on its stderr) ends
- * before any program thread runs. */
-static void step_spawn(const struct fork_req *r)
+static void step_stdio(const struct fork_req *r)
 {
-	if (!r->opts)
-		return;
-	struct spawn_opts o = *r->opts;
-	o.cgroup_done = forked_into_cgroup;
-	if (spawn_opts_apply(&o) < 0)
-		sys_exit_group(127);
+	if (child_spawn && child_spawn->stdio)
+		install_stdio(child_spawn->stdio);
 }
 static void step_ctors(const struct fork_req *r) { hooks_run_constructors(); }
+static void step_setup(const struct fork_req *r)
+{
+	if (child_spawn && child_spawn->setup_fn)
+		child_spawn->setup_fn(child_spawn->arg);
+}
 static void step_parksig(const struct fork_req *r) { parksig_give_back(); }
 static void step_final(const struct fork_req *r) { hooks_run_final_constructors(); }
 static void step_ready(const struct fork_req *r)
@@ -295,12 +385,19 @@ static void step_ready(const struct fork_req *r)
 }
 static void step_released(const struct fork_req *r)
 {
-	/* the leader has answered the release (wait_go): done with it */
-	if (r->ready_fd > 0)
-		nuwa_own_fd_drop(r->ready_fd);
+	/* once the leader has answered the release (wait_go): done with it */
+	if (r->ready_fd <= 0)
+		return;
+	while (!__atomic_load_n(&leader_went, __ATOMIC_ACQUIRE))
+		nuwa_futex_wait(&leader_went, 0, NULL);
+	nuwa_own_fd_drop(r->ready_fd);
 	leader_ready_fd = 0;
 }
-static void step_call(const struct fork_req *r) { if (r->child_fn) r->child_fn(r->arg); }
+static void step_call(const struct fork_req *r)
+{
+	if (child_spawn && child_spawn->child_fn)
+		child_spawn->child_fn(child_spawn->arg);
+}
 static void step_registry(const struct fork_req *r)
 {
 	registry_reset_after_fork();
@@ -319,13 +416,18 @@ static const struct child_step {
 	{ "memory",             EARLY,    step_memory },
 	/* own eventfd, children forgotten, nuwa_clone()/nuwa_freeze() answered */
 	{ "control thread",     FORKED,   step_control },
-	{ "control socket",     FORKED,   step_ctlsock },   /* this process's own */
+	{ "pool",               FORKED,   step_pool },      /* the template's pool ends */
+	{ "control socket",     FORKED,   step_ctlsock },   /* the template's connections */
 	{ "trigger signal",     FORKED,   step_signals },   /* open on this thread */
 	{ "lock owners",        RESUMING, step_locks },     /* lock wrappers repair first */
 	{ "descriptors",        RESUMING, step_fds },       /* fdremap: own channels */
-	/* the requester's 0, 1, 2, --env, --cwd, --cgroup, process group */
-	{ "spawn options",      RESUMING, step_spawn },
-	{ "constructors",       RESUMING, step_ctors },     /* nuwa_add_constructor */
+	{ "stdio",              SPAWN,    step_stdio },     /* the requester's 0, 1, 2 */
+	/* ctl_spawn.setup_fn: --env, --cwd, --cgroup, process group
+	 * (ctl/spawnopts_apply.c), before the program's hooks, which see the
+	 * child as the requester asked for it */
+	{ "spawn options",      SPAWN,    step_setup },
+	{ "constructors",       SPAWN,    step_ctors },     /* nuwa_add_constructor */
+	{ "control socket",     SPAWN,    step_listen },    /* a pooled child's own */
 	/* POSIX timers, itimers, alarm (core/timers.c): thread-aimed timers
 	 * need the new tids */
 	{ "timers",             TEMPLATE | BEFORE_GO, step_timers },
@@ -357,57 +459,65 @@ void fork_after_app_fork(void)
 	child_steps_run(APP_FORK, NULL);
 }
 
-/* Clone every parked thread but the leader, which already runs, wait until
- * every task has done its fixups, then release them all at once, so no
- * resumed thread sees another one with a stale TCB tid.  Returns how many. */
-static int resume_threads(const struct fork_req *req)
+/* Clone, with the leader, every parked thread but the leader, which already
+ * runs, and wait until every task has done its fixups (state RESUMED): no
+ * thread runs the program yet.  Returns how many were cloned. */
+static int resume_clone(void)
 {
-	int n = nuwa_ft.nslots, want = 0;
-	for (int i = 0; i < n; i++) {
-		struct park_slot *s = &nuwa_ft.slots[i];
-		if (s->state == SLOT_PARKED && !s->skip)
-			want++;
+	int r = clones_take(&control_slot.tls);
+	if (r < 0) {
+		nuwa_err("child: cannot resume its threads: %s", strerror(-r));
+		sys_exit_group(127);
 	}
-	char *stacks = want ? map_stacks((size_t)want) : NULL;
-	int k = 0;
-	for (int i = 0; i < n; i++) {
-		struct park_slot *s = &nuwa_ft.slots[i];
-		if (s->state != SLOT_PARKED || s->skip)
-			continue;
-		int r = stacks ? clone_resumed(s, stacks + (size_t)(++k) * TRAMPOLINE_STACK) : -ENOMEM;
-		if (r < 0) {
-			nuwa_err("child: cannot resume thread %d: %s", s->tid, strerror(-r));
-			sys_exit_group(127);
-		}
-	}
-	for (int i = 0; i < n; i++) {
-		struct park_slot *s = &nuwa_ft.slots[i];
+	for (int k = 0; k < clones.n; k++) {
+		struct park_slot *s = &nuwa_ft.slots[clones.idx[k]];
 		int st;
-		if ((s->skip && s->state == SLOT_PARKED))
-			continue;
 		while ((st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)) == SLOT_PARKED)
-			nuwa_futex_wait(&s->state, st, NULL);
-	}
-	child_steps_run(BEFORE_GO, req);
-	__atomic_store_n(&nuwa_ft.active, 0, __ATOMIC_RELEASE);
-	__atomic_store_n(&nuwa_freezing, 0, __ATOMIC_SEQ_CST);
-	nuwa_futex_wake(&nuwa_freezing, 1 << 30);
-	for (int i = 0; i < n; i++)
-		if (nuwa_ft.slots[i].state == SLOT_RESUMED)
-			park_release_slot(&nuwa_ft.slots[i], CMD_GO);
-	/* Every task must have seen GO before this process can freeze again
-	 * (a new freeze rewrites the slots). */
-	for (int i = 0; i < n; i++) {
-		struct park_slot *s = &nuwa_ft.slots[i];
-		int st;
-		while ((st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE)) == SLOT_RESUMED)
 			nuwa_futex_wait(&s->state, st, NULL);
 	}
 	/* The clone trampolines are left by now: every task jumped off its
 	 * stack before reporting RESUMED. */
-	if (stacks)
-		munmap(stacks, (size_t)want * TRAMPOLINE_STACK);
-	return want;
+	if (clones.stacks)
+		munmap(clones.stacks, (size_t)clones.n * TRAMPOLINE_STACK);
+	clones.stacks = NULL;
+	return clones.n;
+}
+
+/* Release them all at once, so no resumed thread sees another one with a
+ * stale TCB tid: one store and one FUTEX_WAKE for every task. */
+static void resume_go(void)
+{
+	int n = nuwa_ft.nslots, resumed = 0;
+	for (int i = 0; i < n; i++)
+		resumed += nuwa_ft.slots[i].state == SLOT_RESUMED;
+	__atomic_store_n(&nuwa_ft.leaving, resumed, __ATOMIC_RELEASE);
+	__atomic_store_n(&nuwa_ft.active, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&nuwa_freezing, 0, __ATOMIC_SEQ_CST);
+	nuwa_futex_wake(&nuwa_freezing, 1 << 30);
+	__atomic_store_n(&nuwa_ft.go, 1, __ATOMIC_RELEASE);
+	nuwa_futex_wake(&nuwa_ft.go, 1 << 30);
+}
+
+/* A pooled child prepares at a lower priority: SCHED_BATCH (sched(7): never
+ * preempts on wake-up; switching between it and SCHED_OTHER needs no
+ * privilege, unlike a nice value taken back).  The tasks it clones inherit
+ * it and put back their own policy (tls_restore() compares with the
+ * cloner's, which is set to match). */
+static void pool_priority(int low)
+{
+	static int saved = -1;
+	struct sched_param p = { 0 };
+	if (low) {
+		saved = control_slot.tls.sched_policy;
+		if (saved != SCHED_OTHER || sched_setscheduler(0, SCHED_BATCH, &p) < 0)
+			saved = -1;
+		else
+			control_slot.tls.sched_policy = SCHED_BATCH;
+	} else if (saved >= 0) {
+		sched_setscheduler(0, saved, &p);
+		control_slot.tls.sched_policy = saved;
+		saved = -1;
+	}
 }
 
 /* The control thread of a new child: everything between "forked" and
@@ -421,7 +531,7 @@ static void child_control_resume(const struct fork_req *req)
 	}
 	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
 	child_steps_run(EARLY, req);
-	tls_restore(&control_slot.tls, &leader_slot->tls);  /* cloned by the leader */
+	tls_restore(&control_slot.tls, &leader_cloner);  /* cloned by the leader */
 	control_slot.new_tid = tid;
 	nuwa_self.tid = tid;
 	/* Our own eventfd first, then open the trigger: a trigger that hits
@@ -440,13 +550,28 @@ static void child_control_resume(const struct fork_req *req)
 	/* A child is a running process from here on, not a template (the
 	 * constructors may ask nuwa_is_template()). */
 	nuwa_state = NUWA_STATE_RUNNING;
+	if (req->pooled)
+		pool_priority(1);
 	child_steps_run(RESUMING, req);
 	struct timespec t2 = ts_now(CLOCK_MONOTONIC);
-	int want = resume_threads(req);
+	int want = resume_clone();
 	struct timespec t3 = ts_now(CLOCK_MONOTONIC);
-	nuwa_info("resumed %d threads in child %ld", want + 1, (long)sys_getpid());
-	nuwa_debug("child timing (us): own state %ld, before resume %ld, threads resumed %ld",
-	           us_between(t0, t1), us_between(t1, t2), us_between(t2, t3));
+	child_spawn = req->spawn;
+	if (req->pooled) {
+		pool_priority(0);
+		child_spawn = pool_child_wait(req->pool_fd);   /* until taken */
+	}
+	struct timespec t4 = ts_now(CLOCK_MONOTONIC);
+	child_steps_run(SPAWN, req);
+	child_steps_run(BEFORE_GO, req);
+	resume_go();
+	struct timespec t5 = ts_now(CLOCK_MONOTONIC);
+	nuwa_info("resumed %d threads in child %ld%s", want + 1, (long)sys_getpid(),
+	          req->pooled ? " (from the pool)" : "");
+	nuwa_debug("child timing (us): own state %ld, before resume %ld, threads cloned %ld, "
+	           "%s %ld, released %ld", us_between(t0, t1), us_between(t1, t2),
+	           us_between(t2, t3), req->pooled ? "in the pool" : "-", us_between(t3, t4),
+	           us_between(t4, t5));
 	child_steps_run(RESUMED, req);
 	control_restart();
 }

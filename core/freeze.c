@@ -111,6 +111,7 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 	if (timeout_ms <= 0)
 		timeout_ms = nuwa_cfg.timeout_ms;
 	static pid_t tids[NUWA_MAX_THREADS];
+	static struct park_slot *sig_list[NUWA_MAX_THREADS];
 	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
 	struct timespec tmo = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
 	struct timespec deadline = ts_add(t0, tmo), hard = ts_add(deadline, (struct timespec){ 2, 0 });
@@ -120,6 +121,12 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 		snprintf(err, errlen, "a freeze is already held");
 		return -EBUSY;
 	}
+	/* A resumed child's tasks leave their slots after GO (fork.c); the
+	 * table is rewritten below only once the last one has. */
+	int lv;
+	while ((lv = __atomic_load_n(&nuwa_ft.leaving, __ATOMIC_ACQUIRE)) > 0)
+		nuwa_futex_wait(&nuwa_ft.leaving, lv, NULL);
+	nuwa_ft.go = 0;
 	nuwa_state = NUWA_STATE_FREEZING;
 	__atomic_store_n(&nuwa_freezing, 1, __ATOMIC_SEQ_CST);
 	if (lifecycle_wait_quiet_until(deadline) < 0) {
@@ -131,7 +138,10 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 	/* A runtime may have replaced the park handler behind our back. */
 	parksig_take();
 	__atomic_store_n(&nuwa_ft.nslots, 0, __ATOMIC_RELEASE);
+	nuwa_ft.parked = 0;
+	nuwa_ft.park_target = 0;
 	__atomic_store_n(&nuwa_ft.active, 1, __ATOMIC_RELEASE);
+	int signalled = 0;         /* park signals sent (first ones only) */
 
 	for (;;) {
 		int n = list_tasks(tids, NUWA_MAX_THREADS);
@@ -155,6 +165,9 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 			}
 			s->present = 1;
 		}
+		/* Every idle task is signalled in one pass, and they park in
+		 * parallel: decide first, then publish the target, then send. */
+		int nsig = 0;
 		for (int i = 0; i < nuwa_ft.nslots; i++) {
 			struct park_slot *s = &nuwa_ft.slots[i];
 			int st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
@@ -194,12 +207,24 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 				s->kernel_nr = nr;
 				if (idle == FP_KERNEL)
 					kernel_parked++;
-				s->state = SLOT_SIGNALLED;
-				s->signalled_at = ts_now(CLOCK_MONOTONIC);
-				if (sys_tgkill((pid_t)sys_getpid(), s->tid, nuwa_park_sig) < 0)
-					s->tid = -1, s->state = SLOT_EMPTY, s->present = 0;
 				else if (!idle)
 					busy_parked++;
+				s->state = SLOT_SIGNALLED;
+				sig_list[nsig++] = s;
+			}
+		}
+		if (nsig) {
+			signalled += nsig;
+			__atomic_store_n(&nuwa_ft.park_target, signalled, __ATOMIC_RELEASE);
+			struct timespec now = ts_now(CLOCK_MONOTONIC);
+			for (int k = 0; k < nsig; k++) {
+				struct park_slot *s = sig_list[k];
+				s->signalled_at = now;
+				if (sys_tgkill((pid_t)sys_getpid(), s->tid, nuwa_park_sig) < 0) {
+					/* gone: it will never park */
+					s->tid = -1, s->state = SLOT_EMPTY, s->present = 0;
+					__atomic_store_n(&nuwa_ft.park_target, --signalled, __ATOMIC_RELEASE);
+				}
 			}
 		}
 		stable_rounds = (all_parked && !added) ? stable_rounds + 1 : 0;
@@ -223,8 +248,18 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 			freeze_abandon();
 			return -ETIMEDOUT;
 		}
-		struct timespec nap = { 0, all_parked ? 20000 : 100000 };
-		sys_nanosleep(&nap, NULL);
+		/* All parked: list once more at once (a task made by a raw clone
+		 * before its parent parked shows there).  Else wait for the
+		 * signalled ones to park (the last one wakes us), or, when only
+		 * busy ones are left, nap until they reach a freeze point. */
+		if (all_parked)
+			continue;
+		struct timespec nap = { 0, 100000 };
+		int pk = __atomic_load_n(&nuwa_ft.parked, __ATOMIC_ACQUIRE);
+		if (pk < signalled)
+			nuwa_futex_wait(&nuwa_ft.parked, pk, &nap);
+		else
+			sys_nanosleep(&nap, NULL);
 	}
 	struct timespec dt = ts_sub(ts_now(CLOCK_MONOTONIC), t0);
 	nuwa_last_freeze_us = dt.tv_sec * 1000000LL + dt.tv_nsec / 1000;

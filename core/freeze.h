@@ -41,6 +41,7 @@ struct park_slot {
 	struct nuwa_ctx ctx;       /* saved in the handler; children jump here */
 	struct tls_state tls;
 	pid_t new_tid;             /* child: tid of the resumed task */
+	const struct tls_state *cloner; /* child: the state of the task that cloned it */
 	/* fork request and its result (the main thread is the forker) */
 	const struct fork_req *fork_req;
 	pid_t fork_pid;
@@ -50,6 +51,10 @@ struct park_slot {
 
 struct freeze_table {
 	volatile int active;       /* slots valid for the park handler */
+	volatile int go;           /* child: 1 once every task may run (one futex) */
+	volatile int leaving;      /* child: tasks released but not out of their slot */
+	volatile int parked;       /* freeze: tasks that parked (futex the control waits on) */
+	volatile int park_target;  /* freeze: tasks signalled; the one that makes it wakes */
 	volatile int nslots;
 	struct park_slot slots[NUWA_MAX_THREADS];
 };

@@ -57,6 +57,7 @@ struct nuwa_config {
 	int policy;
 	int signal;
 	int freeze_on_idle_ms;     /* 0: off */
+	int pool;                  /* NUWA_POOL: children a template keeps ready */
 };
 extern struct nuwa_config nuwa_cfg;
 int nuwa_config_load(void);          /* 0, or -1 after logging the error */
@@ -115,15 +116,11 @@ void freeze_release(void);                   /* parent: resume everyone */
  * child's pid (>0) and a pidfd in *pidfd, or -errno.  It never returns in
  * the child: there every thread resumes, the steps of child_steps[] run, and
  * the child's control thread goes on in control_restart(). */
-struct spawn_opts;                /* ctl/spawnopts.h */
+struct ctl_spawn;
 struct fork_req {
-	/* a spawn's particulars (stdio, environment, directory, cgroup,
-	 * process group), or NULL: the child applies them before any program
-	 * thread runs (step "spawn options"); the fork itself puts the child
-	 * into the cgroup when the kernel can */
-	const struct spawn_opts *opts;
-	void (*child_fn)(void *);     /* run in the child once every thread runs */
-	void *arg;
+	const struct ctl_spawn *spawn;/* what is particular to a spawn, or NULL */
+	int pooled;                   /* a pooled child: waits on pool_fd for its spawn */
+	int pool_fd, pool_peer;       /* its end of the pool channel, and the template's */
 	int stay_frozen;              /* snapshot mode: the child is the template */
 	int exit_signal;              /* 0, or SIGCHLD: the program's own child */
 	/* base/child_ready.c: > 0, the child's end of its ready channel (our

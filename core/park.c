@@ -84,8 +84,13 @@ void park_handler(int sig, siginfo_t *si, void *ucv)
 
 	intptr_t r = ctx_save(&s->ctx);
 	if (r == 0) {
-		/* no wake-up: the control thread polls the table while freezing */
+		/* The control thread waits for as many parked tasks as it sent
+		 * signals: the last of them wakes it (one FUTEX_WAKE per freeze,
+		 * not one per task; a late target costs it only its nap). */
 		__atomic_store_n(&s->state, SLOT_PARKED, __ATOMIC_RELEASE);
+		if (__atomic_add_fetch(&nuwa_ft.parked, 1, __ATOMIC_ACQ_REL) >=
+		    __atomic_load_n(&nuwa_ft.park_target, __ATOMIC_ACQUIRE))
+			nuwa_futex_wake(&nuwa_ft.parked, 1);
 		if (!park_wait(s)) {
 			/* released in this process */
 			parksig_drain_self(s);

@@ -22,6 +22,11 @@ void resources_after_fork(void)
 	mem_fork_lower();
 }
 
+int resources_spawn_image(struct ctl_mem *out, int max)
+{
+	return timers_image(out, max);   /* MADV_DONTFORK: settled by the fork itself */
+}
+
 void resources_child_early(void)
 {
 	mem_fork_lower();

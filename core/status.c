@@ -13,6 +13,7 @@
 #include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
+#include "pool.h"
 
 static const char *const mode_names[] = { "clone", "template", "snapshot" };
 static const char *const state_names[] = { "running", "freezing", "template" };
@@ -137,14 +138,18 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 	pid_t kids[1024];
 	int nk = 0;
 	for (int i = 0; i < nuwa_children_n() && nk < 1024; i++)
-		if (nuwa_child_at(i)->kind != NUWA_CHILD_APP)
+		if (nuwa_child_at(i)->kind != NUWA_CHILD_APP && nuwa_child_at(i)->kind != NUWA_CHILD_POOL)
 			kids[nk++] = nuwa_child_at(i)->pid;
 	/* the last children reaped, newest first, and how they ended */
 	const struct nuwa_child_exit *ex;
 	int nx = nuwa_child_exits(&ex);
+	size_t room;
 	if (json) {
 		put(&o, "],");
 		put_ctlsock(&o, 1);
+		put(&o, ",");
+		room = o.off < o.len ? o.len - o.off : 0;
+		o.off += pool_describe(room ? o.buf + o.off : NULL, room, 1);
 		put(&o, ",\"children\":[");
 		for (int i = 0; i < nk; i++)
 			put(&o, "%s%d", i ? "," : "", kids[i]);
@@ -162,6 +167,8 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 		put(&o, "]}\n");
 	} else {
 		put_ctlsock(&o, 0);
+		room = o.off < o.len ? o.len - o.off : 0;
+		o.off += pool_describe(room ? o.buf + o.off : NULL, room, 0);
 		put(&o, "children %d", nk);
 		for (int i = 0; i < nk; i++)
 			put(&o, " %d", kids[i]);

@@ -19,6 +19,7 @@
 #include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
+#include "pool.h"
 #include "resources.h"
 
 /* What a child gets besides memory, read while the freeze is held: the
@@ -117,6 +118,8 @@ int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 	}
 	nuwa_state = NUWA_STATE_TEMPLATE;
 	nuwa_info("template ready: %d threads frozen", nuwa_ft.nslots);
+	if (nuwa_cfg.pool > 0)
+		pool_set(nuwa_cfg.pool, err, errlen);   /* NUWA_POOL */
 	notify_frozen(nuwa_ft.nslots);   /* Type=notify: ready once frozen */
 	return 0;
 }
@@ -126,24 +129,27 @@ int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 #define SPAWN_READY_MS 10000
 
 /* One child of the template, answered once it is ready: every thread
- * resumed and released, its child hooks run (base/child_ready.c).  It
+ * resumed, its child hooks run, none released (base/child_ready.c).  It
  * stays killable by the template's death until the control socket has told
- * the requester its pid (nuwa_child_release). */
-static pid_t tmpl_spawn(const struct spawn_opts *o, void (*child_fn)(void *), void *arg,
-                        char *err, size_t errlen)
+ * the requester its pid (nuwa_child_release).  From the pool when it has
+ * one (core/pool.c), else forked now: either way the same steps run in it,
+ * in the same order (fork.c). */
+static pid_t tmpl_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 {
 	if (nuwa_state != NUWA_STATE_TEMPLATE)
 		return -EINVAL;
+	pid_t pid = pool_take(sp);
+	if (pid > 0)
+		return pid;
 	int sv[2];
 	int r = nuwa_ready_open(sv);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot make the child's ready channel (errno %d)", -r);
 		return r;
 	}
-	const struct fork_req req = { .opts = o, .child_fn = child_fn, .arg = arg,
-	                              .ready_fd = sv[1], .ready_peer = sv[0] };
+	const struct fork_req req = { .spawn = sp, .ready_fd = sv[1], .ready_peer = sv[0] };
 	int fd = -1;
-	pid_t pid = fork_child(&req, &fd);
+	pid = fork_child(&req, &fd);
 	nuwa_own_fd_drop(sv[1]);
 	struct nuwa_child *c = pid > 0 ? nuwa_child_add(pid, fd, NUWA_CHILD_SPAWN) : NULL;
 	if (!c) {
@@ -167,6 +173,7 @@ static int tmpl_thaw(void)
 	if (nuwa_state != NUWA_STATE_TEMPLATE)
 		return -EINVAL;
 	control_api_thawed();   /* a nuwa_freeze() waiting here returns 0 */
+	pool_end();
 	snapshot_drop();
 	freeze_release();
 	nuwa_info("thawed");
@@ -239,13 +246,15 @@ void tmpl_on_trigger(void)
 static void ctl_info(struct ctl_info *out)
 {
 	*out = (struct ctl_info){ .state = nuwa_state, .mode = nuwa_cfg.mode,
-	                          .clones = nuwa_cfg.clones, .timeout_ms = nuwa_cfg.timeout_ms };
+	                          .clones = nuwa_cfg.clones, .timeout_ms = nuwa_cfg.timeout_ms,
+	                          .pool = nuwa_cfg.pool };
 }
 
 /* The template exits without running the program's atexit handlers: its
  * threads are frozen and may hold any lock those handlers would take. */
 __attribute__((noreturn)) static void tmpl_stop(int status)
 {
+	pool_end();
 	sys_exit_group(status);
 	__builtin_unreachable();
 }
@@ -266,4 +275,5 @@ const struct ctl_core_ops nuwa_ctl_ops = {
 	.snapshot = tmpl_snapshot,
 	.clone = tmpl_clone,
 	.status = nuwa_status_text,
+	.pool = pool_set,
 };

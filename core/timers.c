@@ -175,6 +175,20 @@ void timers_sample(void)
 			memset(&itv[w], 0, sizeof itv[w]);
 }
 
+/* A pooled child was forked earlier: what timers_sample() reads now, as a
+ * child forked now would have it (its copy of this memory is at the same
+ * addresses). */
+int timers_image(struct ctl_mem *out, int max)
+{
+	timers_sample();
+	int n = 0;
+	if (n < max)
+		out[n++] = (struct ctl_mem){ itv, sizeof itv };
+	if (ntimers && n < max)
+		out[n++] = (struct ctl_mem){ timers, ntimers * sizeof *timers };
+	return n;
+}
+
 /* The tid in this child of the task that was `old` in the frozen process;
  * 0 when that thread does not run here (skipped, or not resumed yet). */
 static pid_t new_tid_of(pid_t old)

@@ -155,3 +155,60 @@ NUWA_EXPORT pid_t nuwa_spawn(pid_t template_pid, int flags)
 	}
 	return -ELOOP;
 }
+
+/* nuwa_pool(): `nuwa pool PID N` from a program.  One request, one reply
+ * (OK or ERROR), read whole. */
+NUWA_EXPORT int nuwa_pool(pid_t template_pid, int n)
+{
+	if (template_pid <= 0 || n < 0 || n > CTL_MAX_POOL)
+		return -EINVAL;
+	int fd = spawn_connect(template_pid);
+	if (fd < 0)
+		return fd;
+	char mem[64];
+	struct ctl_buf b;
+	ctl_begin(&b, mem, sizeof mem, CTL_REQ_POOL);
+	ctl_put_u32(&b, CTL_F_COUNT, (uint32_t)n);
+	long len = ctl_end(&b);
+	int r = len < 0 ? (int)len : ctl_send_with_fds(fd, mem, (size_t)len, NULL, 0);
+	char buf[1024];
+	size_t have = 0;
+	long long deadline = nuwa_now_ms() + SPAWN_REPLY_MS;
+	while (r == 0) {
+		struct ctl_msg m;
+		long sz = have ? ctl_frame(buf, have, sizeof buf - CTL_HDR_SIZE, &m) : 0;
+		if (sz < 0 || (sz > 0 && ctl_validate(&m) < 0)) {
+			r = -EPROTO;
+		} else if (sz > 0) {
+			int32_t e = 0;
+			uint32_t ready = 0;
+			if (m.type == CTL_REP_OK) {
+				ctl_get_u32(&m, CTL_F_POOL, &ready);
+				r = (int)ready;
+				break;
+			}
+			if (m.type != CTL_REP_ERROR || ctl_get_i32(&m, CTL_F_ERRNO, &e) < 0 || e <= 0)
+				e = EPROTO;
+			r = -e;
+		} else if (have == sizeof buf) {
+			r = -EPROTO;
+		} else {
+			long long left = deadline - nuwa_now_ms();
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			int k = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+			if (left <= 0) {
+				r = -ETIMEDOUT;
+			} else if (k < 0 && errno != EINTR) {
+				r = -errno;
+			} else if (k > 0) {
+				ssize_t got = recv(fd, buf + have, sizeof buf - have, 0);
+				if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
+					r = -ECONNRESET;
+				else if (got > 0)
+					have += (size_t)got;
+			}
+		}
+	}
+	close(fd);
+	return r;
+}

@@ -235,6 +235,28 @@ void ctlsock_after_spawn(const int *keep)
 		ctl_listen();
 }
 
+/* A pooled child: it runs none of the program's code until it is taken, and
+ * takes no connection either; its socket comes with the release. */
+static int listen_pending;
+
+void ctlsock_after_spawn_deferred(const int *keep)
+{
+	int had = ctl_listen_fd >= 0;
+	ctl_forget_all(keep);
+	nuwa_own_fd_drop(ctl_listen_fd);
+	ctl_listen_fd = -1;
+	sock_path[0] = 0;
+	listen_pending = had;
+}
+
+void ctlsock_listen(void)
+{
+	if (listen_pending) {
+		listen_pending = 0;
+		ctl_listen();
+	}
+}
+
 /* Snapshot mode: the template child makes its socket on its own control
  * thread, a moment after the fork.  `nuwa freeze` answers only once that
  * socket takes connections, so that a `nuwa spawn` right after it works. */
@@ -264,7 +286,6 @@ int ctl_wait_socket(pid_t pid, int timeout_ms)
 /* The program forked (plain fork()): most such children exec at once, so
  * the socket is made lazily by the child's control thread (first
  * ctlsock_pollfds() call), off the program's fork path. */
-static int listen_pending;
 
 void ctlsock_after_app_fork(void)
 {
@@ -278,10 +299,7 @@ void ctlsock_after_app_fork(void)
 
 void ctl_listen_if_pending(void)
 {
-	if (listen_pending) {
-		listen_pending = 0;
-		ctl_listen();
-	}
+	ctlsock_listen();
 }
 
 /* exec() replaces the program: nothing will serve the socket any more. */

@@ -148,7 +148,7 @@ static int tag_is_string(uint16_t tag)
 
 static int tag_is_known(uint16_t tag)
 {
-	return tag >= CTL_F_ERRNO && tag <= CTL_F_LAST;
+	return (tag >= CTL_F_ERRNO && tag <= CTL_F_LAST) || tag == CTL_F_POOL;
 }
 
 int ctl_validate(const struct ctl_msg *m)
@@ -260,6 +260,7 @@ const char *ctl_type_name(unsigned type)
 	case CTL_REQ_THAW: return "thaw";
 	case CTL_REQ_STOP: return "stop";
 	case CTL_REQ_SIGNAL: return "signal";
+	case CTL_REQ_POOL: return "pool";
 	case CTL_REP_OK: return "ok";
 	case CTL_REP_ERROR: return "error";
 	case CTL_REP_SPAWNED: return "spawned";

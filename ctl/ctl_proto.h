@@ -39,12 +39,13 @@
 #define CTL_MAX_REPLY   (4u * 1024 * 1024)    /* payload limit, server -> client */
 #define CTL_MAX_SPAWN   1024                  /* children per spawn request */
 #define CTL_MAX_CALLS   16                    /* --call specs per spawn request */
+#define CTL_MAX_POOL    64                    /* children a template keeps ready */
 
 enum ctl_type {
 	/* requests */
 	CTL_REQ_HELLO = 1,   /* -> OK {PID, STATE, MODE, TEMPLATE_PID, CHILDREN, VERSION} */
 	CTL_REQ_STATUS = 2,  /* {JSON} -> OK {TEXT} */
-	CTL_REQ_FREEZE = 3,  /* {TIMEOUT_MS} -> OK {PID, TEMPLATE_PID, TEXT} */
+	CTL_REQ_FREEZE = 3,  /* {TIMEOUT_MS, [POOL]} -> OK {PID, TEMPLATE_PID, TEXT} */
 	CTL_REQ_SPAWN = 4,   /* {COUNT, WAIT, CALL..., STDIO, ENV..., ENV_CLEAR, CWD,
 	                        CGROUP, PGRP} -> SPAWNED... then OK {COUNT},
 	                        or ERROR {COUNT = children made before the error};
@@ -52,6 +53,7 @@ enum ctl_type {
 	CTL_REQ_THAW = 5,    /* -> OK */
 	CTL_REQ_STOP = 6,    /* -> OK {CHILDREN}, then the template exits */
 	CTL_REQ_SIGNAL = 7,  /* {PID, SIGNAL}: to a child this connection waits for -> OK */
+	CTL_REQ_POOL = 32,   /* {COUNT}: a template keeps COUNT children ready -> OK {COUNT, POOL = ready now} */
 	/* replies */
 	CTL_REP_OK = 0x100,
 	CTL_REP_ERROR = 0x101,   /* {ERRNO, MESSAGE, [REDIRECT_PID], [VERSION]} */
@@ -86,6 +88,7 @@ enum ctl_tag {
 	CTL_F_CGROUP = 22,      /* str, absolute path of a cgroup v2 directory */
 	CTL_F_PGRP = 23,        /* i32: 0 the template's process group, -1 its
 	                           own, N > 0 join group N (same session) */
+	CTL_F_POOL = 40,        /* u32, FREEZE: children to keep in the pool; POOL reply: ready now */
 };
 #define CTL_F_LAST CTL_F_PGRP
 

@@ -4,7 +4,7 @@
  * request in the wrong state gets a clear error and changes nothing:
  *     running  : freeze, status, hello
  *     freezing : status, hello              (only seen from another thread)
- *     template : spawn, thaw, stop, status, hello
+ *     template : spawn, pool, thaw, stop, status, hello
  * In snapshot mode the original process keeps running after its freeze and
  * a forked child holds the image; spawn requests sent to the original are
  * answered with that child's pid (CTL_F_REDIRECT_PID) and `nuwa` follows. */
@@ -17,6 +17,7 @@
 
 #include "ctlsock_int.h"
 #include "ffcall.h"
+#include "spawnopts.h"
 
 _Static_assert(CTL_STATE_RUNNING == 0 && CTL_STATE_FREEZING == 1 &&
                CTL_STATE_TEMPLATE == 2, "ctl_state_name() order");
@@ -137,6 +138,17 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 		timeout = in.timeout_ms;
 	char err[512] = "";
 	int r;
+	uint32_t pool = 0;
+	int have_pool = ctl_get_u32(m, CTL_F_POOL, &pool) == 0;
+	if (have_pool && (in.mode != CTL_MODE_TEMPLATE || !ctl_ops->pool)) {
+		ctl_reply_error(c, EINVAL, "freeze --pool: only a template keeps a pool (this "
+		                "process is in %s mode)", ctl_mode_name((unsigned)in.mode));
+		return;
+	}
+	if (have_pool && pool > CTL_MAX_POOL) {
+		ctl_reply_error(c, EINVAL, "freeze --pool: at most %d children", CTL_MAX_POOL);
+		return;
+	}
 	switch (in.mode) {
 	case CTL_MODE_SNAPSHOT:
 		if (!ctl_ops->snapshot) {
@@ -162,6 +174,12 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 	}
 	default:
 		r = ctl_ops->freeze(timeout, err, sizeof err);
+		if (r == 0 && have_pool && (r = ctl_ops->pool((int)pool, err, sizeof err)) < 0) {
+			ctl_ops->thaw();   /* as before the request */
+			ctl_reply_error(c, -r, "freeze --pool: %s", err[0] ? err : strerror(-r));
+			return;
+		}
+		r = r < 0 ? r : 0;
 		break;
 	}
 	if (r < 0) {
@@ -238,18 +256,33 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 	 * leave these open, and the core reads them after that. */
 	static int stdio[3];
 	memcpy(stdio, c->fds, sizeof stdio);
-	/* --env, --cwd, --cgroup, the process group: every value checked and
-	 * every directory opened before the first fork */
+	struct ctl_spawn sp = { .stdio = nstdio ? stdio : NULL };
+	if (ncalls) {
+		sp.child_fn = ffcall_plan_run;
+		sp.mem[sp.nmem].p = ffcall_plan_image(&sp.mem[sp.nmem].n);
+		sp.nmem++;
+	}
+	/* --env, --cwd, --cgroup, the process group: every value checked
+	 * before the first fork; applied by setup_fn in each child, which
+	 * reads the struct and its strings (two memory ranges) */
 	static struct spawn_opts opts;
-	if ((r = spawn_opts_parse(&opts, m, nstdio ? stdio : NULL, err, sizeof err)) < 0) {
+	if ((r = spawn_opts_parse(&opts, m, err, sizeof err)) < 0) {
 		ctl_reply_error(c, -r, "%s", err);
 		return;
+	}
+	if (spawn_opts_any(&opts)) {
+		sp.setup_fn = spawn_opts_setup;
+		sp.arg = &opts;
+		sp.mem[sp.nmem++] = (struct ctl_mem){ &opts, sizeof opts };
+		sp.mem[sp.nmem].p = spawn_opts_arena(&sp.mem[sp.nmem].n);
+		if (sp.mem[sp.nmem].n)
+			sp.nmem++;
+		sp.cgroup_fd = opts.cgroup_fd;
 	}
 	uint32_t made = 0;
 	for (; made < count; made++) {
 		char why[256] = "";
-		pid_t pid = ctl_ops->spawn(&opts, ncalls ? ffcall_plan_run : NULL, NULL, why,
-		                           sizeof why);
+		pid_t pid = ctl_ops->spawn(&sp, why, sizeof why);
 		if (pid < 0) {
 			char msg[400];
 			snprintf(msg, sizeof msg, "spawn failed after %u child%s: %s", made,
@@ -335,6 +368,34 @@ static void do_stop(struct ctl_conn *c)
 	ctl_exit_process(0);
 }
 
+/* `nuwa pool PID N`: the pool of a live template, 0 to end it. */
+static void do_pool(struct ctl_conn *c, const struct ctl_msg *m)
+{
+	if (not_template(c, "pool"))
+		return;
+	uint32_t n = 0;
+	if (ctl_get_u32(m, CTL_F_COUNT, &n) < 0 || n > CTL_MAX_POOL) {
+		ctl_reply_error(c, EINVAL, "pool: needs a count from 0 to %d", CTL_MAX_POOL);
+		return;
+	}
+	if (!ctl_ops->pool) {
+		ctl_reply_error(c, EOPNOTSUPP, "pool: not supported by this libnuwa");
+		return;
+	}
+	char err[256] = "";
+	int r = ctl_ops->pool((int)n, err, sizeof err);
+	if (r < 0) {
+		ctl_reply_error(c, -r, "pool: %s", err[0] ? err : strerror(-r));
+		return;
+	}
+	struct ctl_buf b;
+	if (ctl_reply_begin(c, &b, CTL_REP_OK, 32) == 0) {
+		ctl_put_u32(&b, CTL_F_COUNT, n);
+		ctl_put_u32(&b, CTL_F_POOL, (uint32_t)r);   /* ready now */
+		ctl_reply_end(c, &b);
+	}
+}
+
 static void do_signal(struct ctl_conn *c, const struct ctl_msg *m)
 {
 	int32_t pid = 0, sig = 0;
@@ -370,6 +431,7 @@ void ctl_handle(struct ctl_conn *c, const struct ctl_msg *m)
 	case CTL_REQ_THAW: do_thaw(c); break;
 	case CTL_REQ_STOP: do_stop(c); break;
 	case CTL_REQ_SIGNAL: do_signal(c, m); break;
+	case CTL_REQ_POOL: do_pool(c, m); break;
 	default:
 		ctl_reply_error(c, EOPNOTSUPP, "unknown request type %u", m->type);
 	}

@@ -13,7 +13,6 @@
 #include <sys/types.h>
 
 #include "base.h"
-#include "spawnopts.h"
 
 /* The values of CTL_F_STATE and CTL_F_MODE (ctl_proto.h) */
 enum ctl_state { CTL_STATE_RUNNING, CTL_STATE_FREEZING, CTL_STATE_TEMPLATE };
@@ -24,6 +23,37 @@ struct ctl_info {
 	int mode;                /* enum ctl_mode: what `nuwa freeze` does */
 	int clones;              /* clone mode: children per freeze */
 	int timeout_ms;          /* a freeze's default timeout */
+	int pool;                /* children the pool keeps (configured) */
+};
+
+/* A range of the template's memory that a spawned child needs as it is at
+ * the request (the --call plan, the options of this spawn).  A child forked
+ * for the request has it anyway; a pooled child was forked earlier, so the
+ * core copies each range into it, at the same address (the child's memory is
+ * a copy of the template's: same layout), before anything of the spawn runs
+ * there. */
+struct ctl_mem {
+	const void *p;
+	size_t n;
+};
+#define CTL_SPAWN_MEM 8
+
+/* What is particular to one spawn, applied in the child after its threads
+ * are cloned back and before they run (a pooled child: when it is taken).
+ * A new per-spawn option is a field here, its value in a ctl_mem range, and
+ * a function called from setup_fn. */
+struct ctl_spawn {
+	const int *stdio;                 /* 3 descriptors for 0, 1, 2, or NULL */
+	void (*setup_fn)(void *arg);      /* every thread cloned, none running yet */
+	void (*child_fn)(void *arg);      /* once every thread runs (--call) */
+	void *arg;
+	struct ctl_mem mem[CTL_SPAWN_MEM];/* what setup_fn/child_fn read */
+	int nmem;
+	/* > 2: a cgroup v2 directory (one of libnuwa's own descriptors, never
+	 * 0-2) that a child forked for this spawn is born in (clone3
+	 * CLONE_INTO_CGROUP, core/fork.c); setup_fn moves a child that was not
+	 * (a pooled one, an older kernel) */
+	int cgroup_fd;
 };
 
 /* What the server asks of the process.  Each call returns in the process
@@ -34,16 +64,13 @@ struct ctl_core_ops {
 	void   (*info)(struct ctl_info *out);
 	/* running -> template: every thread frozen and kept parked */
 	int    (*freeze)(int timeout_ms, char *err, size_t errlen);
-	/* one child of the template, which takes on o (spawnopts.h: stdio,
-	 * environment, directory, cgroup, process group) with
-	 * spawn_opts_apply() before any program thread runs; child_fn(arg)
-	 * runs in it after every thread has resumed.
-	 * Returns once the child is ready (every thread runs; its entry in
-	 * base/children.c then holds a ready_fd, and the child is killed by the
-	 * template's death until nuwa_child_release() says its requester knows
-	 * it) or has died: the pid, or -errno with err filled. */
-	pid_t  (*spawn)(const struct spawn_opts *o, void (*child_fn)(void *), void *arg,
-	                char *err, size_t errlen);
+	/* one child of the template (from its pool if it has one), with what
+	 * sp says.  Returns once the child is ready (every thread resumed, none
+	 * released; its entry in base/children.c then holds a ready_fd, and the
+	 * child is killed by the template's death until nuwa_child_release()
+	 * says its requester knows it) or has died: the pid, or -errno with err
+	 * filled. */
+	pid_t  (*spawn)(const struct ctl_spawn *sp, char *err, size_t errlen);
 	int    (*thaw)(void);    /* template -> running, exactly as before */
 	/* `nuwa stop`: the replies are flushed and the socket removed; end the
 	 * process with this status, without running the program's atexit
@@ -57,6 +84,9 @@ struct ctl_core_ops {
 	 * it needs, like snprintf (buf may be NULL when len is 0); json=1: one
 	 * JSON object */
 	size_t (*status)(char *buf, size_t len, int json);
+	/* template: keep n children forked ahead of time (0: no pool); how
+	 * many are ready now, or -errno.  NULL when the core has no pool. */
+	int    (*pool)(int n, char *err, size_t errlen);
 };
 
 /* Make this process's socket; 0 or -errno.  ops stays the server's. */
@@ -68,6 +98,10 @@ void ctlsock_child_exited(const struct nuwa_child *c, int wstatus); /* reaped */
  * socket were the parent's; make this process's own.  keep: descriptors
  * received for the child's stdio that must stay open (NULL: none). */
 void ctlsock_after_spawn(const int *keep);
+/* The same for a child whose socket is made later, by ctlsock_listen() (a
+ * pooled child has none while it waits in the pool). */
+void ctlsock_after_spawn_deferred(const int *keep);
+void ctlsock_listen(void);
 
 #define CTL_MAX_CONN 63                        /* client connections at once */
 #define CTLSOCK_MAX_POLLFDS (1 + CTL_MAX_CONN) /* room ctlsock_pollfds() may use */

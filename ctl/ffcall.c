@@ -118,6 +118,12 @@ int ffcall_plan_count(void)
 	return plan.n;
 }
 
+const void *ffcall_plan_image(size_t *len)
+{
+	*len = sizeof plan;
+	return &plan;
+}
+
 void ffcall_plan_run(void *unused)
 {
 	for (int i = 0; i < plan.n; i++) {

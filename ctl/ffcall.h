@@ -60,5 +60,9 @@ int ffcall_plan_count(void);
 /* Run the prepared plan, in order; the argument is ignored (it has the
  * signature of tmpl_spawn()'s child_fn).  In a spawned child. */
 void ffcall_plan_run(void *unused);
+/* The plan's memory: every pointer in it points into itself, to libffi's
+ * static types or to the program's functions, so a copy of these bytes at
+ * the same address in a child forked earlier (a pooled one) is the plan. */
+const void *ffcall_plan_image(size_t *len);
 
 #endif

@@ -1,6 +1,6 @@
 /* A spawn's particulars (spawnopts.h), template side: parsed and checked
- * before the first fork, the directories opened; released when the request
- * is done.  Raw system calls only: the template's threads are parked (one
+ * before the first fork, the strings copied into one arena, the cgroup
+ * opened for clone3; released when the request is done.  Raw system calls only: the template's threads are parked (one
  * may hold malloc's or stdio's lock).  The child side is spawnopts_apply.c. */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,9 +17,30 @@
 
 /* The strings of the request being served.  The request's own buffer is the
  * connection's, which a new child unmaps with the template's connections
- * (ctlsock_after_spawn) before it applies the options; this copy is in the
- * child's memory as it was at the fork. */
-static char env_arena[CTL_MAX_REQUEST];
+ * (ctlsock_after_spawn) before it applies the options; this copy is in a
+ * forked child's memory as it was at the fork, and copied into a pooled
+ * child at the same address (a memory range of the request). */
+static char arena[CTL_MAX_REQUEST];
+static size_t arena_used;
+
+/* A copy of s in the arena, or NULL if it is full (it cannot be: the
+ * strings come from one request, which is smaller). */
+static const char *keep(const char *s)
+{
+	size_t len = strlen(s) + 1;
+	if (len > sizeof arena - arena_used)
+		return NULL;
+	char *p = arena + arena_used;
+	memcpy(p, s, len);
+	arena_used += len;
+	return p;
+}
+
+const void *spawn_opts_arena(size_t *n)
+{
+	*n = arena_used;
+	return arena;
+}
 
 #define err_name(e) spawn_err_text((e), (char[24]){ 0 }, 24)
 
@@ -30,7 +51,6 @@ static int parse_env(struct spawn_opts *o, const struct ctl_msg *m, char *err, s
 		snprintf(err, errlen, "spawn: at most %d --env options, not %u", SPAWN_MAX_ENV, n);
 		return -E2BIG;
 	}
-	size_t used = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const char *s = ctl_get_nth_str(m, CTL_F_ENV, i);
 		int r = s ? spawn_env_check(s, err, errlen) : -EPROTO;
@@ -39,14 +59,10 @@ static int parse_env(struct spawn_opts *o, const struct ctl_msg *m, char *err, s
 				snprintf(err, errlen, "spawn: malformed --env field");
 			return r;
 		}
-		size_t len = strlen(s) + 1;
-		if (len > sizeof env_arena - used) {   /* cannot happen: a request is smaller */
+		if (!(o->env[o->nenv++] = keep(s))) {
 			snprintf(err, errlen, "spawn: --env values too large");
 			return -E2BIG;
 		}
-		memcpy(env_arena + used, s, len);
-		o->env[o->nenv++] = env_arena + used;
-		used += len;
 	}
 	return 0;
 }
@@ -56,7 +72,10 @@ static int own_high(int fd)
 	return nuwa_own_fd(nuwa_fd_high(fd));
 }
 
-static int open_cwd(struct spawn_opts *o, const char *path, char *err, size_t errlen)
+/* The directory must exist, be one, and be searchable (chdir() needs
+ * that; an O_PATH descriptor is not checked for it when opened, so ask
+ * faccessat).  The child changes to it by path. */
+static int check_cwd(struct spawn_opts *o, const char *path, char *err, size_t errlen)
 {
 	int r = spawn_path_check("--cwd", path, err, errlen);
 	if (r < 0)
@@ -66,15 +85,13 @@ static int open_cwd(struct spawn_opts *o, const char *path, char *err, size_t er
 		snprintf(err, errlen, "--cwd %s: %s", path, err_name(-fd));
 		return fd;
 	}
-	/* chdir() needs search permission; an O_PATH descriptor is not checked
-	 * for it when opened, fchdir() is (fs/open.c) */
-	if ((r = (int)SC(SYS_faccessat, fd, ".", X_OK, 0, 0, 0)) < 0) {
-		sys_close(fd);
+	r = (int)SC(SYS_faccessat, fd, ".", X_OK, 0, 0, 0);
+	sys_close(fd);
+	if (r < 0) {
 		snprintf(err, errlen, "--cwd %s: %s", path, err_name(-r));
 		return r;
 	}
-	o->cwd_fd = own_high(fd);
-	return 0;
+	return (o->cwd = keep(path)) ? 0 : -E2BIG;
 }
 
 /* A cgroup v2 directory the child can join: CLONE_INTO_CGROUP takes a
@@ -124,7 +141,7 @@ static int open_cgroup(struct spawn_opts *o, const char *path, char *err, size_t
 		}
 	}
 	o->cgroup_fd = own_high(fd);
-	return 0;
+	return (o->cgroup = keep(path)) ? 0 : -E2BIG;
 }
 
 /* A group to join must be in the template's session (setpgid(2)). */
@@ -146,10 +163,10 @@ static int check_pgrp(pid_t pg, char *err, size_t errlen)
 	return 0;
 }
 
-int spawn_opts_parse(struct spawn_opts *o, const struct ctl_msg *m, const int *stdio,
-                     char *err, size_t errlen)
+int spawn_opts_parse(struct spawn_opts *o, const struct ctl_msg *m, char *err, size_t errlen)
 {
-	*o = (struct spawn_opts){ .stdio = stdio, .cwd_fd = -1, .cgroup_fd = -1 };
+	*o = (struct spawn_opts){ .cgroup_fd = -1 };
+	arena_used = 0;
 	uint32_t clear = 0;
 	int32_t pg = 0;
 	const char *s;
@@ -165,7 +182,7 @@ int spawn_opts_parse(struct spawn_opts *o, const struct ctl_msg *m, const int *s
 		goto fail;
 	if (pg > 0 && (r = check_pgrp(pg, err, errlen)) < 0)
 		goto fail;
-	if ((r = ctl_get_str(m, CTL_F_CWD, &s)) == 0 && (r = open_cwd(o, s, err, errlen)) < 0)
+	if ((r = ctl_get_str(m, CTL_F_CWD, &s)) == 0 && (r = check_cwd(o, s, err, errlen)) < 0)
 		goto fail;
 	if ((r = ctl_get_str(m, CTL_F_CGROUP, &s)) == 0 &&
 	    (r = open_cgroup(o, s, err, errlen)) < 0)
@@ -176,10 +193,13 @@ fail:
 	return r;
 }
 
-void spawn_opts_release(struct spawn_opts *o)
+int spawn_opts_any(const struct spawn_opts *o)
 {
-	nuwa_own_fd_drop(o->cwd_fd);
-	nuwa_own_fd_drop(o->cgroup_fd);
-	o->cwd_fd = o->cgroup_fd = -1;
+	return o->env_clear || o->nenv || o->cwd || o->cgroup || o->pgrp != SPAWN_PGRP_KEEP;
 }
 
+void spawn_opts_release(struct spawn_opts *o)
+{
+	nuwa_own_fd_drop(o->cgroup_fd);
+	o->cgroup_fd = -1;
+}

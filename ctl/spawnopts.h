@@ -1,22 +1,23 @@
-/* spawnopts.h — what is particular to one spawn: the requester's stdio, the
+/* spawnopts.h — what is particular to one spawn beyond its stdio: the
  * environment, the working directory, the cgroup and the process group.
  *
  * One request, many children: the template parses the request's fields
- * once (spawn_opts_parse: every check made and every directory opened
- * before the first fork, so a bad value makes no child), forks each child
- * with the same options (the raw fork puts it straight into the cgroup when
- * the kernel can: clone3 CLONE_INTO_CGROUP, core/fork.c), and each child
- * calls spawn_opts_apply() exactly once, on its control thread, before any
- * of the program's threads runs again.  spawn_opts_release() closes the
- * template's descriptors when the request is done.
- *
- * spawn_opts_apply() is the single place where a child takes on a spawn's
- * particulars; a child made ahead of time (a pool) takes them on the same
- * way when it is handed out, as long as its program threads have not run.
+ * once (spawn_opts_parse: every check made before the first fork, so a bad
+ * value makes no child; the strings copied into one arena), the fork puts
+ * each child straight into the cgroup when the kernel can (clone3
+ * CLONE_INTO_CGROUP with ctl_spawn.cgroup_fd, core/fork.c), and each child
+ * calls spawn_opts_apply() once, on its control thread, with every thread
+ * cloned back and none running: as the request's ctl_spawn.setup_fn
+ * (spawn_opts_setup), in a child forked for the request and in one taken
+ * from the pool alike.  The struct and the arena are memory ranges of the
+ * request (ctl_spawn.mem): a pooled child gets them at the same addresses.
+ * The child uses only paths, never a descriptor the template opened for the
+ * request (a pooled child was forked before).  spawn_opts_release() closes
+ * the template's descriptors when the request is done.
  *
  * Nothing in spawn_opts_apply() allocates with malloc or takes a libc lock:
  * raw system calls, and one private anonymous mapping for the new
- * environment (below). */
+ * environment (spawnopts_apply.c). */
 #ifndef NUWA_SPAWNOPTS_H
 #define NUWA_SPAWNOPTS_H
 
@@ -35,13 +36,12 @@
                                     /* > 0: join that group (same session) */
 
 struct spawn_opts {
-	const int *stdio;           /* 3 descriptors to become 0, 1, 2, or NULL */
 	int env_clear;              /* start from an empty environment */
 	int nenv;
-	const char *env[SPAWN_MAX_ENV];   /* "NAME=VALUE", copied out of the request */
-	int cwd_fd;                 /* O_PATH directory to fchdir() to, or -1 */
-	int cgroup_fd;              /* cgroup v2 directory, or -1 */
-	int cgroup_done;            /* set by the fork: CLONE_INTO_CGROUP placed it */
+	const char *env[SPAWN_MAX_ENV];   /* "NAME=VALUE", in the arena */
+	const char *cwd;            /* absolute path, in the arena, or NULL */
+	const char *cgroup;         /* a cgroup v2 directory, in the arena, or NULL */
+	int cgroup_fd;              /* template side: that directory, open; -1 */
 	pid_t pgrp;                 /* SPAWN_PGRP_KEEP, SPAWN_PGRP_OWN, or a group */
 };
 
@@ -52,16 +52,21 @@ int spawn_path_check(const char *what, const char *path, char *err, size_t errle
 /* A reason for errno e without strerror(); buf (24 bytes) holds "errno N". */
 const char *spawn_err_text(int e, char *buf, size_t len);
 
-/* Template side.  Fills o from a spawn request (stdio: the 3 received
- * descriptors, or NULL), checks every value and opens the directories.
- * 0, or -errno with err filled and nothing held. */
-int  spawn_opts_parse(struct spawn_opts *o, const struct ctl_msg *m, const int *stdio,
-                      char *err, size_t errlen);
+/* Template side.  Fills o from a spawn request, checks every value (the
+ * directories exist, --cgroup is a writable cgroup v2 leaf) and opens the
+ * cgroup.  0, or -errno with err filled and nothing held. */
+int  spawn_opts_parse(struct spawn_opts *o, const struct ctl_msg *m, char *err, size_t errlen);
+/* Anything to apply in the children? */
+int  spawn_opts_any(const struct spawn_opts *o);
+/* The arena o's strings are in: a memory range of the request. */
+const void *spawn_opts_arena(size_t *n);
 void spawn_opts_release(struct spawn_opts *o);
 
 /* Child side: see above.  Returns 0, or -errno after writing a line to the
- * child's stderr (the caller then ends the child: it cannot be what was
- * asked for). */
+ * child's stderr (the requester's, installed before). */
 int  spawn_opts_apply(const struct spawn_opts *o);
+/* ctl_spawn.setup_fn: spawn_opts_apply(arg), and a child that cannot be
+ * what was asked for ends (exit 127) before any program thread runs. */
+void spawn_opts_setup(void *arg);
 
 #endif

@@ -1,7 +1,9 @@
 /* A spawn's particulars (spawnopts.h), child side: spawn_opts_apply(), on
- * the child's control thread before any of the program's threads runs
- * again (they are parked, one possibly inside malloc or stdio): raw system
- * calls, and one private mapping for the environment. */
+ * the child's control thread with every thread cloned back and none
+ * running yet (one possibly stopped inside malloc or stdio): raw system
+ * calls, paths (never a descriptor the template opened for the request: a
+ * pooled child was forked before it), and one private mapping for the
+ * environment. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,16 +27,6 @@ static void say(const char *a, const char *b, int e)
 	                 (long)sys_getpid(), a, b, err_name(e));
 	if (n > 0)
 		(void)sys_write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-}
-
-static void install_stdio(const int *fds)
-{
-	for (int i = 0; i < 3; i++)
-		if (fds[i] >= 0 && fds[i] != i)
-			sys_dup3(fds[i], i, 0);
-	for (int i = 0; i < 3; i++)
-		if (fds[i] > 2)
-			sys_close(fds[i]);
 }
 
 static size_t name_len(const char *e)
@@ -99,28 +91,36 @@ static int apply_env(const struct spawn_opts *o)
 	return 0;
 }
 
+/* "0" in cgroup.procs moves the writer's whole thread group
+ * (cgroup-v2.rst): this process, whose program threads have not run since
+ * the fork.  A child that clone3 placed there already stays where it is;
+ * this is how one forked earlier (the pool) or on a kernel without
+ * CLONE_INTO_CGROUP gets in. */
+static int join_cgroup(const char *dir)
+{
+	char path[SPAWN_MAX_PATH + 16];
+	size_t n = strlen(dir);
+	if (n > SPAWN_MAX_PATH)
+		return -ENAMETOOLONG;
+	memcpy(path, dir, n);
+	memcpy(path + n, "/cgroup.procs", sizeof "/cgroup.procs");
+	int fd = (int)sys_openat(AT_FDCWD, path, O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	int r = (int)sys_write(fd, "0", 1);
+	sys_close(fd);
+	return r < 0 ? r : 0;
+}
+
 int spawn_opts_apply(const struct spawn_opts *o)
 {
 	int r;
-	/* stdio first: the lines below reach the requester */
-	if (o->stdio)
-		install_stdio(o->stdio);
-	/* Not placed by the fork (a kernel without clone3's CLONE_INTO_CGROUP,
-	 * or a child made earlier): "0" in cgroup.procs moves the writer's
-	 * whole thread group (cgroup-v2.rst), which is this process, whose
-	 * program threads have not run since the fork. */
-	if (o->cgroup_fd >= 0 && !o->cgroup_done) {
-		int fd = (int)sys_openat(o->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC, 0);
-		r = fd < 0 ? fd : (int)sys_write(fd, "0", 1);
-		if (fd >= 0)
-			sys_close(fd);
-		if (r < 0) {
-			say("cannot join the cgroup", "", -r);
-			return r;
-		}
+	if (o->cgroup && (r = join_cgroup(o->cgroup)) < 0) {
+		say("cannot join the cgroup ", o->cgroup, -r);
+		return r;
 	}
-	if (o->cwd_fd >= 0 && (r = (int)SC(SYS_fchdir, o->cwd_fd, 0, 0, 0, 0, 0)) < 0) {
-		say("--cwd", "", -r);
+	if (o->cwd && (r = (int)SC(SYS_chdir, o->cwd, 0, 0, 0, 0, 0)) < 0) {
+		say("--cwd ", o->cwd, -r);
 		return r;
 	}
 	if ((o->env_clear || o->nenv) && (r = apply_env(o)) < 0) {
@@ -138,7 +138,11 @@ int spawn_opts_apply(const struct spawn_opts *o)
 		if (r < 0)
 			say("cannot make its own process group", "", -r);
 	}
-	nuwa_own_fd_drop(o->cwd_fd);
-	nuwa_own_fd_drop(o->cgroup_fd);
 	return 0;
+}
+
+void spawn_opts_setup(void *arg)
+{
+	if (spawn_opts_apply(arg) < 0)
+		sys_exit_group(127);
 }

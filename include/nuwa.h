@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define NUWA_API_VERSION 2
+#define NUWA_API_VERSION 3
 
 /* What happens to descriptor fd in children (nuwa_fd_policy). */
 enum nuwa_fd_policy {
@@ -74,6 +74,16 @@ int nuwa_freeze(void);
  * such process or it has no control socket; -EINVAL: it is not a template;
  * -EACCES: another user's; -ETIMEDOUT: no answer in 30 s. */
 pid_t nuwa_spawn(pid_t template_pid, int flags);
+
+/* From another process: make the template template_pid keep n children
+ * (0..64; 0: none) forked ahead of time and resumed up to the release gate,
+ * so that a spawn only has to release one, as `nuwa pool PID N` does (also
+ * `nuwa freeze --pool N`, NUWA_POOL=N).  A spawn from the pool behaves
+ * exactly like one without.  Returns how many pooled children are ready at
+ * the time of the answer (0..n: call again with the same n to wait for
+ * them), or -ESRCH, -EINVAL (not a template, or n out of range), -EACCES,
+ * -ETIMEDOUT as for nuwa_spawn(). */
+int nuwa_pool(pid_t template_pid, int n);
 
 /* 1 in a process that is a template (frozen, serving spawns), else 0.
  * Every application thread of a template is frozen, so the program itself
@@ -133,6 +143,7 @@ static inline void *nuwa__sym(void **cache, const char *name)
 NUWA__CALL(int, nuwa_clone, (int n, pid_t *pids), (n, pids))
 NUWA__CALL(int, nuwa_freeze, (void), ())
 NUWA__CALL(pid_t, nuwa_spawn, (pid_t template_pid, int flags), (template_pid, flags))
+NUWA__CALL(int, nuwa_pool, (pid_t template_pid, int n), (template_pid, n))
 NUWA__CALL(int, nuwa_is_template, (void), ())
 NUWA__CALL(int, nuwa_is_spawned, (void), ())
 NUWA__CALL(int, nuwa_add_constructor, (void (*fn)(void *arg), void *arg), (fn, arg))

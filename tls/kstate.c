@@ -43,6 +43,17 @@ void tls_save(struct tls_state *t)
 	if (prctl(PR_GET_NAME, t->name) < 0)
 		t->name[0] = 0;
 	t->has_affinity = sched_getaffinity(0, sizeof t->affinity, &t->affinity) == 0;
+	/* Policy, priority and nice value in one call (sched_getattr(2),
+	 * Linux 3.14; struct sched_attr's first 48 bytes, SCHED_ATTR_SIZE_VER0):
+	 * every parked thread pays for this, all of them at once. */
+	struct { uint32_t size, policy; uint64_t flags; int32_t nice; uint32_t prio;
+	         uint64_t rt[3]; } a = { 0 };
+	if (SC(SYS_sched_getattr, 0, &a, sizeof a, 0, 0, 0) == 0) {
+		t->sched_policy = (int)(a.policy & ~(uint32_t)SCHED_RESET_ON_FORK);
+		t->sched_param.sched_priority = (int)a.prio;
+		t->nice = a.nice;
+		return;
+	}
 	t->sched_policy = sched_getscheduler(0);
 	if (t->sched_policy < 0 || sched_getparam(0, &t->sched_param) < 0)
 		t->sched_policy = -1;

@@ -10,7 +10,10 @@
  *   consumer  epoll_wait()s on both; checks that the numbers arrive in order
  *             and every 25 numbers rewrites DIR/PID.state:
  *                 "pid=P seq=S gaps=G ticks=T\n"
- * and then sleeps forever.  PID is getpid() at the time of writing, so each
+ * and then sleeps forever.  With CLI_SCN_TIMER=1 in the environment, a
+ * periodic POSIX timer (5 ms, SIGRTMIN+3) counts its expiries, shown as
+ * " timer=N" at the end of the state line (the pool tests: a pooled child's
+ * timer must not fire before it is taken).  PID is getpid() at the time of writing, so each
  * spawned child reports in its own file.  A child that shared the pipe with
  * another process would lose numbers to it: gaps > 0.
  *
@@ -37,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +54,12 @@
 
 static const char *dir;
 static int pipefd[2], evfd, epfd;
+static volatile unsigned long timer_fires;
+
+static void on_timer(int sig)
+{
+	timer_fires++;
+}
 
 static void write_file(const char *suffix, const char *text, int append)
 {
@@ -188,8 +198,8 @@ static void *consumer(void *arg)
 			expect = v + 1;
 			if (++n % 25 == 0) {
 				char line[128];
-				snprintf(line, sizeof line, "pid=%d seq=%u gaps=%u ticks=%llu\n", getpid(),
-				         v, gaps, (unsigned long long)ticks);
+				snprintf(line, sizeof line, "pid=%d seq=%u gaps=%u ticks=%llu timer=%lu\n",
+				         getpid(), v, gaps, (unsigned long long)ticks, timer_fires);
 				write_file("state", line, 0);
 			}
 		}
@@ -264,6 +274,16 @@ int main(int argc, char **argv)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, pipefd[0], &ev);
 	ev.data.fd = evfd;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &ev);
+	const char *tm = getenv("CLI_SCN_TIMER");
+	if (tm && tm[0] == '1') {
+		struct sigaction sa = { .sa_handler = on_timer, .sa_flags = SA_RESTART };
+		sigaction(SIGRTMIN + 3, &sa, NULL);
+		struct sigevent se = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN + 3 };
+		timer_t id;
+		struct itimerspec its = { { 0, 5000000 }, { 0, 5000000 } };
+		if (timer_create(CLOCK_MONOTONIC, &se, &id) < 0 || timer_settime(id, 0, &its, NULL) < 0)
+			return 1;
+	}
 	pthread_t th;
 	pthread_create(&th, NULL, consumer, NULL);
 	pthread_create(&th, NULL, producer, NULL);

@@ -127,9 +127,9 @@ static int mock_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errl
 	return n;
 }
 
-static pid_t mock_spawn(const struct spawn_opts *o, void (*child_fn)(void *), void *arg,
-                        char *err, size_t errlen)
+static pid_t mock_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 {
+	const int *stdio = sp->stdio;
 	(void)err; (void)errlen;   /* the stand-in has no ready channel: ready at once */
 	if (spawn_fail_after >= 0 && spawned >= spawn_fail_after)
 		return -EAGAIN;
@@ -137,20 +137,26 @@ static pid_t mock_spawn(const struct spawn_opts *o, void (*child_fn)(void *), vo
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		/* The core's order: children forgotten, ctlsock_after_spawn(), the
-		 * spawn's options (stdio ...), threads, child_fn. */
+		/* The core's order: children forgotten, ctlsock_after_spawn(), stdio,
+		 * setup_fn (the spawn's options), threads, child_fn. */
 		nuwa_children_forget();
-		ctlsock_after_spawn(o->stdio);
-		if (spawn_opts_apply(o) < 0)
-			_exit(127);
+		ctlsock_after_spawn(stdio);
+		if (stdio)
+			for (int i = 0; i < 3; i++) {
+				dup2(stdio[i], i);
+				if (stdio[i] > 2)
+					close(stdio[i]);
+			}
+		if (sp->setup_fn)
+			sp->setup_fn(sp->arg);
 		mock_cfg.state = CTL_STATE_RUNNING;
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (child_fn)
-			child_fn(arg);
+		if (sp->child_fn)
+			sp->child_fn(sp->arg);
 		char line[64];
 		int n = snprintf(line, sizeof line, "MOCK CHILD %d\n", getpid());
 		(void)!write(1, line, n);

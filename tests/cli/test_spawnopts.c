@@ -360,3 +360,76 @@ Test(spawnopts, cgroup_joined_by_the_child_itself)
 	kill(kid, SIGKILL);
 	CHECK(strstr(buf, want), "child %d: %s, want %s", kid, buf, want);
 }
+
+/* A child taken from the pool (forked before the request) gets the same
+ * options: its setup_fn reads them from the ranges copied into it, and it
+ * joins the cgroup by path. */
+Test(spawnopts, options_of_a_pooled_child)
+{
+	static const char *const env[] = { "NUWA_POOL=2", "KEEP=template", NULL };
+	char p[32];
+	frozen_template(p, sizeof p, env);
+	for (long long end = ct_now_ms() + 30000;; ct_sleep_ms(20)) {
+		ct_nuwa(&o, 10000, "status", p, NULL);
+		if (strstr(o.out, "pool 2: 2 ready"))
+			break;
+		CHECK(ct_now_ms() < end, "the pool never filled: %s", o.out);
+	}
+	char self[4096] = "", path[8300] = "", want[8400] = "";
+	char root[4096];
+	int have_cg = 0;
+	if (cgroup2_root(root, sizeof root)) {
+		FILE *f = fopen("/proc/self/cgroup", "re");
+		char line[4096];
+		while (f && fgets(line, sizeof line, f))
+			if (!strncmp(line, "0::", 3)) {
+				line[strcspn(line, "\n")] = 0;
+				snprintf(self, sizeof self, "%.2000s", strcmp(line + 3, "/") ? line + 3 : "");
+			}
+		if (f)
+			fclose(f);
+		snprintf(path, sizeof path, "%.2000s%.2000s/nuwa-test-%d", root, self, getpid());
+		if (mkdir(path, 0755) == 0) {
+			snprintf(cg_made, sizeof cg_made, "%s", path);
+			have_cg = 1;
+		}
+	}
+	const char *argv[40];
+	int n = 0;
+	argv[n++] = "spawn";
+	argv[n++] = "--stdio";
+	argv[n++] = "--wait";
+	argv[n++] = "--env";
+	argv[n++] = "NEW=pooled";
+	argv[n++] = "--cwd";
+	argv[n++] = "/";
+	if (have_cg) {
+		argv[n++] = "--cgroup";
+		argv[n++] = path;
+	}
+	argv[n++] = "--call";
+	argv[n++] = "cli_scn_env(str:NEW)";
+	argv[n++] = "--call";
+	argv[n++] = "cli_scn_env(str:KEEP)";
+	argv[n++] = "--call";
+	argv[n++] = "cli_scn_cwd()";
+	if (have_cg) {
+		argv[n++] = "--call";
+		argv[n++] = "cli_scn_cgroup()";
+	}
+	argv[n++] = "--call";
+	argv[n++] = "_exit(int:0)";
+	argv[n++] = p;
+	argv[n] = NULL;
+	const char *full[42] = { ct_path("NUWA_CLI") };
+	memcpy(full + 1, argv, sizeof(char *) * (size_t)(n + 1));
+	ct_run(&o, full, NULL, 20000);
+	snprintf(want, sizeof want, "env NEW=pooled\nenv KEEP=template\ncwd /\n");
+	if (have_cg)
+		snprintf(want + strlen(want), sizeof want - strlen(want), "cgroup %s/nuwa-test-%d\n",
+		         self, getpid());
+	CHECK(o.code == 0 && !strcmp(o.out, want), "exit %d: [%s] want [%s] %s", o.code, o.out,
+	      want, o.err);
+	ct_nuwa(&o, 10000, "status", p, NULL);
+	CHECK(strstr(o.out, "; 1 taken"), "the child was not the pool's: %s", o.out);
+}
