@@ -124,6 +124,27 @@ pid_t fork_child(const struct fork_req *req, int *pidfd)
 	return forker->fork_pid;
 }
 
+/* clone3(CLONE_INTO_CGROUP) (Linux 5.7): the child starts in the cgroup
+ * (ctl_spawn.cgroup_fd, an open cgroup v2 directory), never runs anywhere
+ * else, and charges nothing to the template's.  With stack 0 clone3 forks
+ * like clone(): the child returns 0 on this stack.  A kernel without it
+ * (ENOSYS: no clone3; E2BIG: clone_args too large for it; EINVAL: flag
+ * unknown) gets a plain fork; the child joins the cgroup itself before its
+ * threads run (setup_fn: ctl/spawnopts_apply.c), as a pooled child does. */
+static long fork_into_cgroup(const struct fork_req *req, int cgroup_fd, int *pidfd)
+{
+	struct clone_args a = {
+		.flags = CLONE_PIDFD | CLONE_INTO_CGROUP,
+		.pidfd = (uintptr_t)pidfd,
+		.exit_signal = (uint64_t)req->exit_signal,
+		.cgroup = (uint64_t)cgroup_fd,
+	};
+	long pid = SC(SYS_clone3, &a, sizeof a, 0, 0, 0, 0);
+	if (pid == -ENOSYS || pid == -E2BIG || pid == -EINVAL)
+		pid = sys_clone_fork(CLONE_PIDFD | req->exit_signal, pidfd);
+	return pid;
+}
+
 /* Runs on the main thread, in its park handler. */
 int fork_in_forker(struct park_slot *s)
 {
@@ -131,9 +152,12 @@ int fork_in_forker(struct park_slot *s)
 	/* exit_signal 0 (triggers, spawns): the child is not a SIGCHLD child
 	 * of the program, whose wait(-1) never sees it; libnuwa reaps it via
 	 * its pidfd.  nuwa_clone() children are the caller's, as with fork(). */
+	const struct ctl_spawn *sp = s->fork_req->spawn;
 	long pid = NUWA_FAULT("clone");
 	if (pid == 0)
-		pid = sys_clone_fork(CLONE_PIDFD | s->fork_req->exit_signal, &pidfd);
+		pid = sp && sp->cgroup_fd > 2 ? fork_into_cgroup(s->fork_req, sp->cgroup_fd, &pidfd)
+		                              : sys_clone_fork(CLONE_PIDFD | s->fork_req->exit_signal,
+		                                               &pidfd);
 	if (pid == 0)
 		return child_leader_start(s);
 	s->fork_pid = (pid_t)pid;   /* or -errno */
@@ -452,8 +476,11 @@ static const struct child_step {
 	{ "lock owners",        RESUMING, step_locks },     /* lock wrappers repair first */
 	{ "descriptors",        RESUMING, step_fds },       /* fdremap: own channels */
 	{ "stdio",              SPAWN,    step_stdio },     /* the requester's 0, 1, 2 */
+	/* ctl_spawn.setup_fn: --env, --cwd, --cgroup, process group
+	 * (ctl/spawnopts_apply.c), before the program's hooks, which see the
+	 * child as the requester asked for it */
+	{ "spawn options",      SPAWN,    step_setup },
 	{ "constructors",       SPAWN,    step_ctors },     /* nuwa_add_constructor */
-	{ "spawn options",      SPAWN,    step_setup },     /* ctl_spawn.setup_fn */
 	{ "control socket",     SPAWN,    step_listen },    /* a pooled child's own */
 	/* POSIX timers, itimers, alarm (core/timers.c): thread-aimed timers
 	 * need the new tids */

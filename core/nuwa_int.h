@@ -155,6 +155,11 @@ int  forkwatch_timeout_ms(void);              /* -1, or when to call forkwatch_c
 void forkwatch_check(void);                   /* the entries watched by pid alone */
 void forkwatch_forget(void);                  /* in a new process */
 
+/* the service manager's notify socket (notify.c) */
+void notify_init(void);                 /* start-up: take $NOTIFY_SOCKET */
+void notify_frozen(int threads);        /* READY=1, once, in this process only */
+void notify_status(const char *status); /* STATUS= */
+
 /* control thread */
 void control_wake(void);                     /* async-signal-safe */
 void control_start(void);

@@ -120,6 +120,7 @@ int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 	nuwa_info("template ready: %d threads frozen", nuwa_ft.nslots);
 	if (nuwa_cfg.pool > 0)
 		pool_set(nuwa_cfg.pool, err, errlen);   /* NUWA_POOL */
+	notify_frozen(nuwa_ft.nslots);   /* Type=notify: ready once frozen */
 	return 0;
 }
 
@@ -176,6 +177,7 @@ static int tmpl_thaw(void)
 	snapshot_drop();
 	freeze_release();
 	nuwa_info("thawed");
+	notify_status("thawed: running, not a template");
 	return 0;
 }
 
@@ -198,8 +200,10 @@ static pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 	freeze_release();
 	if (pid < 0)
 		snprintf(err, errlen, "fork: %s", nuwa_strerror(-pid));
-	else
+	else {
 		nuwa_info("snapshot done: template is process %d", pid);
+		notify_frozen(nuwa_ft.nslots);
+	}
 	return pid;
 }
 

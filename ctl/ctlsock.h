@@ -49,6 +49,11 @@ struct ctl_spawn {
 	void *arg;
 	struct ctl_mem mem[CTL_SPAWN_MEM];/* what setup_fn/child_fn read */
 	int nmem;
+	/* > 2: a cgroup v2 directory (one of libnuwa's own descriptors, never
+	 * 0-2) that a child forked for this spawn is born in (clone3
+	 * CLONE_INTO_CGROUP, core/fork.c); setup_fn moves a child that was not
+	 * (a pooled one, an older kernel) */
+	int cgroup_fd;
 };
 
 /* What the server asks of the process.  Each call returns in the process

@@ -5,7 +5,7 @@
  * Environment (tests/matrix/meson.build): NUWA_CLI, MX_BIN (the directory of
  * the mx_* programs), MX_SCN (the build directory of tests/, where
  * tests/scenarios and tests/fdremap put their programs), MX_KNOWN (the
- * known-failures file, or files separated by ':').
+ * known-failures file).
  *
  * Each run is one process under libnuwa in template mode:
  *   nuwa run --mode template -- PROG CASES   (READY on stdout)
@@ -622,12 +622,7 @@ int main(int argc, char **argv)
 	const char *cli = env_or_die("NUWA_CLI");
 	const char *bin = env_or_die("MX_BIN");
 	const char *scn = env_or_die("MX_SCN");
-	/* MX_KNOWN: one file, or several separated by ':' (a sanitized build
-	 * adds its own, tests/matrix/meson.build) */
-	char kpaths[4096];
-	snprintf(kpaths, sizeof kpaths, "%s", env_or_die("MX_KNOWN"));
-	for (char *save = NULL, *k = strtok_r(kpaths, ":", &save); k; k = strtok_r(NULL, ":", &save))
-		read_known(k);
+	read_known(env_or_die("MX_KNOWN"));
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);   /* children of a dead template come back here */
