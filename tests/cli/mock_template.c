@@ -225,7 +225,7 @@ static void serve(void)
 		struct pollfd pfd[1 + CTLSOCK_MAX_POLLFDS];
 		pfd[0] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
 		int n = ctlsock_pollfds(pfd + 1, CTLSOCK_MAX_POLLFDS);
-		if (poll(pfd, 1 + n, -1) < 0)
+		if (poll(pfd, 1 + n, ctlsock_timeout_ms()) < 0)
 			continue;
 		if (pfd[0].revents) {
 			struct signalfd_siginfo si;
