@@ -179,7 +179,7 @@ static const char status_help[] =
 "(resident), pss (shared pages divided among their users), uss (its own\n"
 "pages: Private_Clean + Private_Dirty, what exiting would free) and shared\n"
 "(rss - uss: for a child, mostly the template's pages, copy-on-write);\n"
-"children waiting in the template's pool are the 'pooled' lines.\n"
+"children waiting in the template's pool are the 'pool' lines.\n"
 "\n"
 "Options:\n"
 "  -j, --json   one JSON object instead of text (the memory lines are its\n"

@@ -170,7 +170,7 @@ void status_mem_print(const char *text, pid_t pid, int json)
 		if (read_rollup(kids[i], &m) < 0)
 			continue;
 		int pooled = i >= nk - npool;
-		line(json, &first, kids[i], pooled ? "pooled" : "child", &m);
+		line(json, &first, kids[i], pooled ? "pool" : "child", &m);
 		if (pooled)
 			continue;   /* ready in the pool: not in the children's sum */
 		sum.rss += m.rss;
