@@ -223,7 +223,9 @@ int tspawn_pool(int n, int wait)
 		note_error("nuwa_pool not found: this libnuwa has no pool");
 		return -1;
 	}
-	int64_t deadline = now_ns() + (int64_t)tmpl_timeout_ms * 1000000;
+	/* A pooled child of a big template on a busy machine: a fork and the
+	 * clone of every thread, at a low priority. */
+	int64_t deadline = now_ns() + (int64_t)tmpl_timeout_ms * 3 * 1000000;
 	for (;;) {
 		int r = nuwa_pool_fn(tmpl_pid, n);
 		if (r < 0) {
@@ -234,7 +236,7 @@ int tspawn_pool(int n, int wait)
 			return 0;
 		if (now_ns() > deadline) {
 			note_error("the pool of %d had %d children ready after %d ms", n, r,
-				   tmpl_timeout_ms);
+				   tmpl_timeout_ms * 3);
 			return -1;
 		}
 		usleep(1000);
@@ -247,8 +249,10 @@ struct tspawn_times tspawn_measure_pool(void)
 	/* Two ready: the one left after the take makes the template wait its
 	 * refill delay, so no refill fork runs beside the measured child (with
 	 * the pool empty it would refill at once). */
-	if (tspawn_pool(2, 1) < 0)
+	if (tspawn_pool(2, 1) < 0) {
+		tspawn_pool(0, 0);   /* the spawns measured without the pool stay so */
 		return t;
+	}
 	t = tspawn_measure();
 	tspawn_pool(0, 0);
 	return t;
@@ -286,8 +290,10 @@ int tspawn_burst(int n, int pool, double *lat, double *total, double *uss, int *
 	int max_uss = *nuss;
 	*nuss = 0;
 	*total = -1;
-	if (tspawn_pool(pool, 1) < 0)
+	if (tspawn_pool(pool, 1) < 0) {
+		tspawn_pool(0, 0);
 		return 0;
+	}
 	struct mem_usage m;
 	if (read_smaps_rollup(tmpl_pid, &m) == 0)
 		*tmpl_rss = m.rss;
