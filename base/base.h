@@ -33,6 +33,21 @@ void nuwa_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
 #define nuwa_info(...)  nuwa_log(NUWA_LOG_INFO, __VA_ARGS__)
 #define nuwa_debug(...) nuwa_log(NUWA_LOG_DEBUG, __VA_ARGS__)
 
+/* ---- error texts without locks (errname.c) --------------------------------- */
+/* For everything that may run while the program is frozen: strerror() takes
+ * the locale's lock (and mallocs for unknown numbers).  e or -e. */
+const char *nuwa_strerror(int e);   /* "Too many open files" */
+const char *nuwa_errname(int e);    /* "EMFILE" */
+
+/* ---- fault injection, for tests only (fault.c) -------------------------------- */
+/* NUWA_TEST_FAULT=STEP:ERRNO[:COUNT],...: NUWA_FAULT(STEP) is then -ERRNO
+ * for the next COUNT passages (shared with every process forked after the
+ * start-up), else 0; unarmed it is one load. */
+extern int nuwa_faults_armed;
+int nuwa_fault_parse(const char *spec, char *err, size_t errlen);
+int nuwa_fault(const char *step);
+#define NUWA_FAULT(step) (unlikely(nuwa_faults_armed) ? nuwa_fault(step) : 0)
+
 /* ---- futexes and a tiny lock for libnuwa's own data (lock.c) ---------------- */
 typedef struct { int v; } nuwa_lock_t;
 void nuwa_lock(nuwa_lock_t *l);      /* callers are inside a critical section */
@@ -139,6 +154,7 @@ enum nuwa_child_kind {
 	NUWA_CHILD_TEMPLATE,     /* snapshot mode: the child holding the frozen image */
 	NUWA_CHILD_APP,          /* nuwa_clone(): the program's, never reaped by libnuwa */
 	NUWA_CHILD_POOL,         /* a template's pooled child, not yet taken (core/pool.c) */
+	NUWA_CHILD_FORK,         /* the program's fork(): watched for its socket file only */
 };
 struct nuwa_child {
 	pid_t pid;

@@ -95,7 +95,8 @@ int nuwa_child_exits(const struct nuwa_child_exit **out)
 void nuwa_children_prune(void)
 {
 	for (int i = nkids - 1; i >= 0; i--)
-		if (kids[i].pidfd < 0 && kill(kids[i].pid, 0) < 0 && errno == ESRCH)
+		if (kids[i].kind == NUWA_CHILD_APP && kids[i].pidfd < 0 &&
+		    kill(kids[i].pid, 0) < 0 && errno == ESRCH)
 			nuwa_child_remove(&kids[i]);
 }
 

@@ -95,6 +95,7 @@ static inline long nuwa_sc6(long n, long a, long b, long c, long d, long e, long
 #define sys_getppid()              SC(SYS_getppid, 0, 0, 0, 0, 0, 0)
 #define sys_waitid(w, id, si, o)   SC(SYS_waitid, w, id, si, o, 0, 0)
 #define sys_arch_prctl(c, a)       SC(SYS_arch_prctl, c, a, 0, 0, 0, 0)
+#define sys_prctl(o, a)            SC(SYS_prctl, o, a, 0, 0, 0, 0)
 #define sys_nanosleep(r, m)        SC(SYS_nanosleep, r, m, 0, 0, 0, 0)
 #define sys_set_tid_address(p)     SC(SYS_set_tid_address, p, 0, 0, 0, 0, 0)
 #define sys_set_robust_list(h, n)  SC(SYS_set_robust_list, h, n, 0, 0, 0, 0)

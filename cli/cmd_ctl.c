@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "status_mem.h"
 #include "ctl_rundir.h"
 
 #define REPLY_MS 30000
@@ -188,8 +189,9 @@ int cmd_status(int argc, char **argv)
 	ctl_begin(&b, mem, sizeof mem, CTL_REQ_STATUS);
 	ctl_put_u32(&b, CTL_F_JSON, (uint32_t)s.json);
 	r = call_checked(&cl, &b, &m, REPLY_MS);
-	if (r == EX_OK)
-		print_text(&m);
+	const char *text;
+	if (r == EX_OK && ctl_get_str(&m, CTL_F_TEXT, &text) == 0)
+		status_mem_print(text, cl.pid, s.json);
 	client_close(&cl);
 	return r;
 }

@@ -212,20 +212,26 @@ int cmd_run(int argc, char **argv)
 	if (find_library(lib, path, sizeof path) < 0)
 		return EX_NUWA;
 	/* ld.so takes LD_PRELOAD entries separated by spaces or colons; ours
-	 * goes first so that its wrappers are found before any other. */
+	 * goes first so that its wrappers are found before any other, after
+	 * only $NUWA_PRELOAD_FIRST: the runtime of a sanitized libnuwa, which
+	 * must be the first object of the initial library list (ASan checks
+	 * at start-up, and intercepts malloc before anything else runs). */
 	const char *old = getenv("LD_PRELOAD");
-	if (old && *old && !strstr(old, path)) {
-		size_t n = strlen(path) + strlen(old) + 2;
-		char *both = malloc(n);
-		if (!both) {
+	const char *first = getenv("NUWA_PRELOAD_FIRST");
+	if (!old || !strstr(old, path)) {
+		if (!old)
+			old = "";
+		if (!first)
+			first = "";
+		size_t n = strlen(first) + strlen(path) + strlen(old) + 3;
+		char *all = malloc(n);
+		if (!all) {
 			cli_err("out of memory");
 			return EX_NUWA;
 		}
-		snprintf(both, n, "%s %s", path, old);
-		setenv("LD_PRELOAD", both, 1);
-		free(both);
-	} else if (!old || !*old) {
-		setenv("LD_PRELOAD", path, 1);
+		snprintf(all, n, "%s%s%s%s%s", first, *first ? " " : "", path, *old ? " " : "", old);
+		setenv("LD_PRELOAD", all, 1);
+		free(all);
 	}
 	cli_watch_own_socket();
 	execvp(argv[optind], argv + optind);

@@ -161,7 +161,7 @@ static int open_log_file(const char *path)
 			return -1;
 		}
 		nuwa_err("cannot open NUWA_LOG_FILE=\"%s\": %s; logging to stderr", path,
-		         strerror(errno));
+		         nuwa_strerror(errno));
 		return 0;
 	}
 	fcntl(fd, F_SETFL, O_APPEND);   /* a file or a tty: blocking as usual */
@@ -222,6 +222,14 @@ int nuwa_config_load(void)
 		char err[256];
 		if (fdremap_parse_spec(v, err, sizeof err) < 0) {
 			nuwa_err("invalid NUWA_FDS=\"%s\": %s; libnuwa is disabled", v, err);
+			bad = 1;
+		}
+	}
+	/* test-only (docs/design.md, "Fault injection"): make named steps fail */
+	if ((v = getenv("NUWA_TEST_FAULT")) && *v) {
+		char err[512];
+		if (nuwa_fault_parse(v, err, sizeof err) < 0) {
+			nuwa_err("invalid %s; libnuwa is disabled", err);
 			bad = 1;
 		}
 	}

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "asan.h"
 #include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
@@ -57,6 +58,11 @@ static void wake_control(void)
 {
 	uint64_t one = 1;
 	sys_write(wake_fd, &one, sizeof one);
+}
+
+void control_wake(void)
+{
+	wake_control();
 }
 
 void control_trigger(void)
@@ -120,6 +126,10 @@ static int kid_reap(struct nuwa_child *c, int flags, int *status)
  * children, from nuwa_clone, have no pidfd here: they are its to wait for.) */
 static void kid_exited(struct nuwa_child *c)
 {
+	if (c->kind == NUWA_CHILD_FORK) {
+		forkwatch_exited(c);   /* the program's: never waited for here */
+		return;
+	}
 	int status;
 	kid_reap(c, WNOHANG, &status);
 }
@@ -163,6 +173,7 @@ void control_child_reinit(void)
 {
 	control_tid = (pid_t)sys_gettid();
 	nuwa_children_forget();
+	forkwatch_forget();
 	/* The eventfd is shared with the parent: a trigger there must not
 	 * wake us.  Same number, new object. */
 	int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -224,6 +235,7 @@ static void handle_wake(void)
 {
 	uint64_t v;
 	sys_read(wake_fd, &v, sizeof v);
+	forkwatch_collect();
 	if (handover_pending) {
 		handover_pending = 0;
 		nuwa_signals_block_for_control();
@@ -236,7 +248,7 @@ static void handle_wake(void)
 		api_current = req;
 		int r = nuwa_state == NUWA_STATE_RUNNING ? tmpl_freeze(0, err, sizeof err) : -EBUSY;
 		if (r < 0) {
-			nuwa_err("nuwa_freeze: %s", err[0] ? err : strerror(-r));
+			nuwa_err("nuwa_freeze: %s", err[0] ? err : nuwa_strerror(-r));
 			api_current = NULL;
 			api_complete(req, r);
 		}
@@ -271,6 +283,7 @@ void control_api_thawed(void)
 
 static void *control_main(void *arg)
 {
+	nuwa_asan_own_thread();
 	prctl(PR_SET_NAME, "nuwa-control");
 	control_tid = (pid_t)sys_gettid();
 	nuwa_signals_block_for_control();
@@ -288,17 +301,23 @@ static void *control_main(void *arg)
 			api_complete(api_thawed, 0);
 			api_thawed = NULL;
 		}
-		struct pollfd pfd[1 + NUWA_MAX_CHILDREN + CTLSOCK_MAX_POLLFDS];
+		/* before the list is mapped onto pfd[]: it removes entries */
+		forkwatch_check();
+		struct pollfd pfd[1 + NUWA_MAX_CHILDREN + CTLSOCK_MAX_POLLFDS + 1];
 		int n = 0;
 		pfd[n++] = (struct pollfd){ .fd = wake_fd, .events = POLLIN };
 		int nk = nuwa_children_n(), nc = 0;
 		for (int i = 0; i < nk; i++)   /* a negative fd is ignored by poll */
 			pfd[n++] = (struct pollfd){ .fd = nuwa_child_at(i)->pidfd, .events = POLLIN };
 		nc = ctlsock_pollfds(pfd + n, CTLSOCK_MAX_POLLFDS);
-		int tmo = idle_poll_timeout_ms(), ptmo = pool_timeout_ms();
-		if (ptmo >= 0 && (tmo < 0 || ptmo < tmo))
-			tmo = ptmo;
-		long pr = sys_ppoll(pfd, n + nc, tmo < 0 ? NULL : NUWA_MS_TS(tmo));
+		/* last: a template's SIGTERM, SIGINT, SIGHUP (stopsig.c) */
+		pfd[n + nc] = (struct pollfd){ .fd = stopsig_pollfd(), .events = POLLIN };
+		int tmo = idle_poll_timeout_ms();
+		const int more[] = { pool_timeout_ms(), ctlsock_timeout_ms(), forkwatch_timeout_ms() };
+		for (size_t k = 0; k < sizeof more / sizeof more[0]; k++)
+			if (more[k] >= 0 && (tmo < 0 || more[k] < tmo))
+				tmo = more[k];
+		long pr = sys_ppoll(pfd, n + nc + 1, tmo < 0 ? NULL : NUWA_MS_TS(tmo));
 		idle_check();
 		if (pr <= 0) {
 			/* Nothing asked for: the pool refills (one fork per turn, so a
@@ -315,6 +334,8 @@ static void *control_main(void *arg)
 				kid_exited(nuwa_child_at(i - 1));
 		if (nc)
 			ctlsock_dispatch(pfd + n, nc);
+		if (pfd[n + nc].revents)
+			stopsig_handle();
 	}
 	return NULL;
 }
@@ -330,7 +351,7 @@ static void start_thread(void)
 	int r = REAL(pthread_create)(&t, NULL, control_main, NULL);
 	sys_sigprocmask(SIG_SETMASK, &old, NULL);
 	if (r) {
-		nuwa_err("cannot start the control thread: %s", strerror(r));
+		nuwa_err("cannot start the control thread: %s", nuwa_strerror(r));
 		control_running = -1;
 		return;
 	}
@@ -341,7 +362,7 @@ void control_start(void)
 {
 	int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (e < 0) {
-		nuwa_err("cannot create the control eventfd: %s", strerror(errno));
+		nuwa_err("cannot create the control eventfd: %s", nuwa_strerror(errno));
 		return;
 	}
 	wake_fd = own_fd(e);
@@ -354,6 +375,7 @@ void control_after_app_fork(void)
 {
 	control_running = 0;
 	nuwa_children_forget();
+	forkwatch_forget();
 	api_pending = NULL;
 	api_current = NULL;
 	api_thawed = NULL;

@@ -24,11 +24,13 @@
 #include <errno.h>
 #include <linux/sched.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "asan.h"
 #include "ctlsock.h"
 #include "fdremap.h"
 #include "freeze.h"
@@ -45,12 +47,14 @@ static int leader_ready_fd;             /* child: the ready channel (0: none) */
 static volatile int leader_went;        /* child: the leader has answered the release */
 
 int nuwa_spawned;
+int nuwa_snapshot_template;
 
 static const unsigned long resume_flags =
 	CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
 	CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
 
-static int resume_entry(void *arg)
+/* The new task's first code, on the temporary clone stack (asan.h). */
+NUWA_NO_ASAN static int resume_entry(void *arg)
 {
 	struct park_slot *s = arg;
 	ctx_jump(&s->ctx, (intptr_t)s);
@@ -100,8 +104,11 @@ pid_t fork_child(const struct fork_req *req, int *pidfd)
 	control_slot.tid = (pid_t)sys_gettid();
 	control_slot.tcb = nuwa_thread_pointer();
 	tls_save(&control_slot.tls);
-	if (ctx_save(&control_slot.ctx) != 0)
-		child_control_resume(req);   /* we are the control thread of a new child */
+	if (ctx_save(&control_slot.ctx) != 0) {
+		/* we are the control thread of a new child */
+		nuwa_asan_resumed_frame();
+		child_control_resume(req);
+	}
 	forker->fork_req = req;
 	forker->fork_pid = 0;
 	fork_parent = (pid_t)sys_getpid();
@@ -117,6 +124,27 @@ pid_t fork_child(const struct fork_req *req, int *pidfd)
 	return forker->fork_pid;
 }
 
+/* clone3(CLONE_INTO_CGROUP) (Linux 5.7): the child starts in the cgroup
+ * (ctl_spawn.cgroup_fd, an open cgroup v2 directory), never runs anywhere
+ * else, and charges nothing to the template's.  With stack 0 clone3 forks
+ * like clone(): the child returns 0 on this stack.  A kernel without it
+ * (ENOSYS: no clone3; E2BIG: clone_args too large for it; EINVAL: flag
+ * unknown) gets a plain fork; the child joins the cgroup itself before its
+ * threads run (setup_fn: ctl/spawnopts_apply.c), as a pooled child does. */
+static long fork_into_cgroup(const struct fork_req *req, int cgroup_fd, int *pidfd)
+{
+	struct clone_args a = {
+		.flags = CLONE_PIDFD | CLONE_INTO_CGROUP,
+		.pidfd = (uintptr_t)pidfd,
+		.exit_signal = (uint64_t)req->exit_signal,
+		.cgroup = (uint64_t)cgroup_fd,
+	};
+	long pid = SC(SYS_clone3, &a, sizeof a, 0, 0, 0, 0);
+	if (pid == -ENOSYS || pid == -E2BIG || pid == -EINVAL)
+		pid = sys_clone_fork(CLONE_PIDFD | req->exit_signal, pidfd);
+	return pid;
+}
+
 /* Runs on the main thread, in its park handler. */
 int fork_in_forker(struct park_slot *s)
 {
@@ -124,7 +152,12 @@ int fork_in_forker(struct park_slot *s)
 	/* exit_signal 0 (triggers, spawns): the child is not a SIGCHLD child
 	 * of the program, whose wait(-1) never sees it; libnuwa reaps it via
 	 * its pidfd.  nuwa_clone() children are the caller's, as with fork(). */
-	long pid = sys_clone_fork(CLONE_PIDFD | s->fork_req->exit_signal, &pidfd);
+	const struct ctl_spawn *sp = s->fork_req->spawn;
+	long pid = NUWA_FAULT("clone");
+	if (pid == 0)
+		pid = sp && sp->cgroup_fd > 2 ? fork_into_cgroup(s->fork_req, sp->cgroup_fd, &pidfd)
+		                              : sys_clone_fork(CLONE_PIDFD | s->fork_req->exit_signal,
+		                                               &pidfd);
 	if (pid == 0)
 		return child_leader_start(s);
 	s->fork_pid = (pid_t)pid;   /* or -errno */
@@ -204,8 +237,9 @@ static int clones_take(const struct tls_state *cloner)
 			return 0;
 		struct park_slot *s = &nuwa_ft.slots[clones.idx[k]];
 		s->cloner = cloner;   /* read by the new task: clone() orders it */
-		int r = clones.stacks ? clone_resumed(s, clones.stacks + (size_t)(k + 1) * TRAMPOLINE_STACK)
-		                      : -ENOMEM;
+		int r = clones.stacks ? NUWA_FAULT("resume") : -ENOMEM;
+		if (r == 0)
+			r = clone_resumed(s, clones.stacks + (size_t)(k + 1) * TRAMPOLINE_STACK);
 		if (r < 0)
 			return r;
 	}
@@ -225,6 +259,7 @@ int child_leader_start(struct park_slot *s)
 	leader_went = 0;   /* this process's own answer, not its parent's */
 	if (ready_fd > 0)
 		nuwa_ready_child_arm(ready_peer, fork_parent);
+	nuwa_asan_child();
 	/* The TCB still holds the parent's tid: pthread_kill, mutex owners
 	 * and pthread_join read it.  fork() resets the robust list and the
 	 * clear-child-tid address (kernel/fork.c), so register them again;
@@ -255,17 +290,20 @@ int child_leader_start(struct park_slot *s)
 			leader_cloner.sched_policy = SCHED_BATCH;
 	}
 	control_trampoline = map_stacks(1);
-	if (!control_trampoline ||
-	    clone_resumed(&control_slot, (char *)control_trampoline + TRAMPOLINE_STACK) < 0) {
-		static const char msg[] = "libnuwa: child cannot restart its control thread\n";
-		(void)!write(2, msg, sizeof msg - 1);
+	int r = control_trampoline ? NUWA_FAULT("control") : -ENOMEM;
+	if (r == 0)
+		r = clone_resumed(&control_slot, (char *)control_trampoline + TRAMPOLINE_STACK);
+	if (r < 0) {
+		/* Nothing of the program has run here: the child just ends. */
+		nuwa_err("child %ld cannot restart its control thread: %s; it exits (127) "
+		         "before the program runs", (long)tid, nuwa_strerror(r));
 		sys_exit_group(127);
 	}
 	if (stay)
 		return 0;
-	if (clones_take(&leader_cloner) < 0) {
-		static const char msg[] = "libnuwa: child cannot resume its threads\n";
-		(void)!write(2, msg, sizeof msg - 1);
+	if ((r = clones_take(&leader_cloner)) < 0) {
+		nuwa_err("child %ld cannot resume its threads: %s; it exits (127) before the "
+		         "program runs", (long)tid, nuwa_strerror(r));
 		sys_exit_group(127);
 	}
 	if (leader_cloner.sched_policy != s->tls.sched_policy) {
@@ -285,14 +323,20 @@ void child_resumed_thread(struct park_slot *s)
 	wait_go(s);
 }
 
-static void install_stdio(const int *fds)
+/* 0, or -errno: then the child must not run (its 0, 1, 2 half changed). */
+static int install_stdio(const int *fds)
 {
-	for (int i = 0; i < 3; i++)
-		if (fds[i] >= 0 && fds[i] != i)
-			sys_dup3(fds[i], i, 0);
+	int e = NUWA_FAULT("stdio");
+	for (int i = 0; i < 3 && e == 0; i++)
+		if (fds[i] >= 0 && fds[i] != i) {
+			long r = sys_dup3(fds[i], i, 0);
+			if (r < 0)
+				e = (int)r;
+		}
 	for (int i = 0; i < 3; i++)
 		if (fds[i] > 2)
 			sys_close(fds[i]);
+	return e;
 }
 
 /* ---- the child's re-initialisation steps ------------------------------------ */
@@ -340,11 +384,28 @@ static void step_ctlsock(const struct fork_req *r)
 static void step_listen(const struct fork_req *r) { ctlsock_listen(); }
 static void step_signals(const struct fork_req *r) { nuwa_signals_block_for_control(); }
 static void step_locks(const struct fork_req *r) { tls_enter_resumed_child(); }
-static void step_fds(const struct fork_req *r) { fdremap_child_setup(); }
+/* A child that could not give itself its own channels would share them with
+ * the template (and steal its data): it ends before the program runs. */
+static void step_fds(const struct fork_req *r)
+{
+	int e = fdremap_child_setup();
+	if (e < 0) {
+		nuwa_err("child %ld: its descriptors could not be rebuilt (%s); it exits (127) "
+		         "before the program runs", (long)sys_getpid(), nuwa_strerror(e));
+		sys_exit_group(127);
+	}
+}
 static void step_stdio(const struct fork_req *r)
 {
-	if (child_spawn && child_spawn->stdio)
-		install_stdio(child_spawn->stdio);
+	if (!child_spawn || !child_spawn->stdio)
+		return;
+	int e = install_stdio(child_spawn->stdio);
+	if (e < 0) {
+		nuwa_err("child %ld: cannot install the requester's standard descriptors (%s); "
+		         "it exits (127) before the program runs", (long)sys_getpid(),
+		         nuwa_strerror(e));
+		sys_exit_group(127);
+	}
 }
 static void step_ctors(const struct fork_req *r) { hooks_run_constructors(); }
 static void step_setup(const struct fork_req *r)
@@ -369,10 +430,27 @@ static void step_released(const struct fork_req *r)
 	nuwa_own_fd_drop(r->ready_fd);
 	leader_ready_fd = 0;
 }
+/* --call runs on this control thread, which blocks every signal: a call
+ * that raises one (raise(SIGSEGV), abort(), kill(getpid(), ...)) must act
+ * as in the program.  The main thread's mask is in its park frame (the
+ * kernel saved it there; rt_sigreturn restores it), still intact before GO:
+ * the call runs with it (dispositions are the process's, already the
+ * program's), libnuwa's park signal kept blocked. */
+static sigset_t call_mask;
+static void step_call_mask(const struct fork_req *r)
+{
+	if (child_spawn && child_spawn->child_fn && leader_slot && leader_slot->uc)
+		call_mask = leader_slot->uc->uc_sigmask;
+}
 static void step_call(const struct fork_req *r)
 {
-	if (child_spawn && child_spawn->child_fn)
-		child_spawn->child_fn(child_spawn->arg);
+	if (!child_spawn || !child_spawn->child_fn)
+		return;
+	sigset_t m = call_mask, old;
+	sigaddset(&m, nuwa_park_sig);
+	sys_sigprocmask(SIG_SETMASK, &m, &old);
+	child_spawn->child_fn(child_spawn->arg);
+	sys_sigprocmask(SIG_SETMASK, &old, NULL);
 }
 static void step_registry(const struct fork_req *r)
 {
@@ -398,8 +476,11 @@ static const struct child_step {
 	{ "lock owners",        RESUMING, step_locks },     /* lock wrappers repair first */
 	{ "descriptors",        RESUMING, step_fds },       /* fdremap: own channels */
 	{ "stdio",              SPAWN,    step_stdio },     /* the requester's 0, 1, 2 */
+	/* ctl_spawn.setup_fn: --env, --cwd, --cgroup, process group
+	 * (ctl/spawnopts_apply.c), before the program's hooks, which see the
+	 * child as the requester asked for it */
+	{ "spawn options",      SPAWN,    step_setup },
 	{ "constructors",       SPAWN,    step_ctors },     /* nuwa_add_constructor */
-	{ "spawn options",      SPAWN,    step_setup },     /* ctl_spawn.setup_fn */
 	{ "control socket",     SPAWN,    step_listen },    /* a pooled child's own */
 	/* POSIX timers, itimers, alarm (core/timers.c): thread-aimed timers
 	 * need the new tids */
@@ -407,6 +488,7 @@ static const struct child_step {
 	/* the program's own handler for the park signal, if libnuwa took it
 	 * back for the freeze (core/parksig.c); a template keeps libnuwa's */
 	{ "park signal",        BEFORE_GO, step_parksig },
+	{ "--call mask",        BEFORE_GO, step_call_mask },  /* the main thread's */
 	/* every thread resumed, none released yet: tell the parent and wait
 	 * until it has told its requester (base/child_ready.c); nothing the
 	 * program does after GO can be mistaken for a child not yet made */
@@ -439,7 +521,8 @@ static int resume_clone(void)
 {
 	int r = clones_take(&control_slot.tls);
 	if (r < 0) {
-		nuwa_err("child: cannot resume its threads: %s", strerror(-r));
+		nuwa_err("child %ld cannot resume its threads: %s; it exits (127) before the "
+		         "program runs", (long)sys_getpid(), nuwa_strerror(r));
 		sys_exit_group(127);
 	}
 	for (int k = 0; k < clones.n; k++) {
@@ -513,6 +596,7 @@ static void child_control_resume(const struct fork_req *req)
 	if (req->stay_frozen) {
 		/* snapshot: this child keeps the frozen image and serves spawns */
 		nuwa_spawned = 0;
+		nuwa_snapshot_template = 1;
 		nuwa_state = NUWA_STATE_TEMPLATE;
 		child_steps_run(TEMPLATE, req);
 		nuwa_info("snapshot template ready in process %ld", (long)sys_getpid());

@@ -146,7 +146,7 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 	for (;;) {
 		int n = list_tasks(tids, NUWA_MAX_THREADS);
 		if (n < 0) {
-			snprintf(err, errlen, "cannot list /proc/self/task: %s", strerror(-n));
+			snprintf(err, errlen, "cannot list /proc/self/task: %s", nuwa_strerror(-n));
 			freeze_abandon();
 			return n;
 		}

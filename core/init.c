@@ -37,6 +37,7 @@ void nuwa_ensure_init(void)
 		nuwa_inert = 1;
 	} else {
 		nuwa_trigger_sig = nuwa_cfg.signal;
+		notify_init();
 		registry_init();
 		if (sys_gettid() == sys_getpid()) {
 			nuwa_main_tcb = (void *)pthread_self();

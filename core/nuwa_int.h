@@ -135,9 +135,33 @@ int control_child_await_ready(struct nuwa_child *c, int timeout_ms, char *err, s
 pid_t fork_child(const struct fork_req *req, int *pidfd);
 void  fork_after_app_fork(void);           /* the program's fork(): its child */
 extern int nuwa_spawned;
+extern int nuwa_snapshot_template;        /* this process holds a snapshot's image */
 int   nuwa_is_child_of_freeze(void);
 
+/* SIGTERM, SIGINT, SIGHUP to a frozen template (stopsig.c), control thread:
+ * the descriptor to poll while a template (-1 otherwise), and what to do
+ * when it is readable: as the program would (ignore, thaw for its handler,
+ * or end with the default action, naming the children that keep running). */
+int  stopsig_pollfd(void);
+void stopsig_handle(void);
+
+/* The program's own fork() children, watched so that their socket files go
+ * when they end (forkwatch.c).  forkwatch_note: the fork() wrapper, any
+ * thread; the rest: control thread. */
+void forkwatch_note(pid_t pid);
+void forkwatch_collect(void);                 /* queued pids -> watched entries */
+void forkwatch_exited(struct nuwa_child *c);  /* its pidfd is readable */
+int  forkwatch_timeout_ms(void);              /* -1, or when to call forkwatch_check */
+void forkwatch_check(void);                   /* the entries watched by pid alone */
+void forkwatch_forget(void);                  /* in a new process */
+
+/* the service manager's notify socket (notify.c) */
+void notify_init(void);                 /* start-up: take $NOTIFY_SOCKET */
+void notify_frozen(int threads);        /* READY=1, once, in this process only */
+void notify_status(const char *status); /* STATUS= */
+
 /* control thread */
+void control_wake(void);                     /* async-signal-safe */
 void control_start(void);
 void control_trigger(void);                  /* async-signal-safe */
 int  control_request_clone(int n, pid_t *pids); /* blocks; run by app threads */

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "asan.h"
 #include "freeze.h"
 
 struct freeze_table nuwa_ft;
@@ -99,6 +100,7 @@ void park_handler(int sig, siginfo_t *si, void *ucv)
 		}
 	} else {
 		/* A new task in a child, jumped here from fork.c. */
+		nuwa_asan_resumed_frame();
 		child_resumed_thread((struct park_slot *)r);
 	}
 out:

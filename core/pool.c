@@ -189,7 +189,7 @@ void pool_tick(void)
 		return;
 	int r = fill_one();
 	if (r < 0) {
-		nuwa_warn("pool: cannot fork a child: %s; trying again in 1 s", strerror(-r));
+		nuwa_warn("pool: cannot fork a child: %s; trying again in 1 s", nuwa_strerror(-r));
 		schedule(1000);
 	} else if (npool < want) {
 		schedule(0);   /* the next turn of the loop: requests go first */

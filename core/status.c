@@ -138,7 +138,8 @@ size_t nuwa_status_text(char *buf, size_t len, int json)
 	pid_t kids[1024];
 	int nk = 0;
 	for (int i = 0; i < nuwa_children_n() && nk < 1024; i++)
-		if (nuwa_child_at(i)->kind != NUWA_CHILD_APP && nuwa_child_at(i)->kind != NUWA_CHILD_POOL)
+		if (nuwa_child_at(i)->kind != NUWA_CHILD_APP && nuwa_child_at(i)->kind != NUWA_CHILD_POOL &&
+		    nuwa_child_at(i)->kind != NUWA_CHILD_FORK)
 			kids[nk++] = nuwa_child_at(i)->pid;
 	/* the last children reaped, newest first, and how they ended */
 	const struct nuwa_child_exit *ex;

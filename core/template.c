@@ -49,7 +49,7 @@ static void fork_failed(pid_t pid)
 		nuwa_err("fork failed: the program's main thread has exited; "
 		         "libnuwa forks from it (see docs/limits.md)");
 	else
-		nuwa_err("fork failed: %s", strerror(-pid));
+		nuwa_err("fork failed: %s", nuwa_strerror(-pid));
 }
 
 /* Freeze, fork n children, resume everybody.  Returns the number of
@@ -120,6 +120,7 @@ int tmpl_freeze(int timeout_ms, char *err, size_t errlen)
 	nuwa_info("template ready: %d threads frozen", nuwa_ft.nslots);
 	if (nuwa_cfg.pool > 0)
 		pool_set(nuwa_cfg.pool, err, errlen);   /* NUWA_POOL */
+	notify_frozen(nuwa_ft.nslots);   /* Type=notify: ready once frozen */
 	return 0;
 }
 
@@ -143,7 +144,7 @@ static pid_t tmpl_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 	int sv[2];
 	int r = nuwa_ready_open(sv);
 	if (r < 0) {
-		snprintf(err, errlen, "cannot make the child's ready channel (errno %d)", -r);
+		snprintf(err, errlen, "cannot make the child's ready channel: %s", nuwa_strerror(r));
 		return r;
 	}
 	const struct fork_req req = { .spawn = sp, .ready_fd = sv[1], .ready_peer = sv[0] };
@@ -154,7 +155,7 @@ static pid_t tmpl_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 	if (!c) {
 		nuwa_own_fd_drop(sv[0]);   /* a child past the table: it dies on EOF */
 		if (pid < 0)
-			snprintf(err, errlen, "fork failed (errno %d)", -pid);
+			snprintf(err, errlen, "fork failed: %s", nuwa_strerror((int)pid));
 		else
 			snprintf(err, errlen, "too many children");
 		return pid < 0 ? pid : -EAGAIN;
@@ -176,6 +177,7 @@ static int tmpl_thaw(void)
 	snapshot_drop();
 	freeze_release();
 	nuwa_info("thawed");
+	notify_status("thawed: running, not a template");
 	return 0;
 }
 
@@ -197,9 +199,11 @@ static pid_t tmpl_snapshot(int timeout_ms, char *err, size_t errlen)
 	snapshot_drop();
 	freeze_release();
 	if (pid < 0)
-		snprintf(err, errlen, "fork: %s", strerror(-pid));
-	else
+		snprintf(err, errlen, "fork: %s", nuwa_strerror(-pid));
+	else {
 		nuwa_info("snapshot done: template is process %d", pid);
+		notify_frozen(nuwa_ft.nslots);
+	}
 	return pid;
 }
 
@@ -209,7 +213,7 @@ static int tmpl_clone(int n, int timeout_ms, pid_t *pids, char *err, size_t errl
 {
 	int r = do_clone(n, pids, 0, timeout_ms);
 	if (r < 0)
-		snprintf(err, errlen, "%s (details in the process's log)", strerror(-r));
+		snprintf(err, errlen, "%s (details in the process's log)", nuwa_strerror(-r));
 	return r;
 }
 

@@ -128,7 +128,7 @@ static int ctl_listen(void)
 	if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 64) < 0) {
 		r = -errno;
 		nuwa_err("control socket disabled: cannot listen on %s: %s", sock_path,
-		         strerror(-r));
+		         nuwa_strerror(-r));
 		nuwa_own_fd_drop(fd);
 		goto out;
 	}
@@ -220,6 +220,11 @@ void ctl_forget_child_socket(pid_t pid)
 	sys_close(dirfd);
 }
 
+void ctlsock_forget_socket(pid_t pid)
+{
+	ctl_forget_child_socket(pid);
+}
+
 /* ---- new child, process exit -------------------------------------------------- */
 
 void ctlsock_after_spawn(const int *keep)
@@ -309,7 +314,9 @@ void ctlsock_before_exec(void)
 	unlink_socket();
 }
 
-void ctl_exit_process(int status)
+/* Send what is queued to every client (bounded: 1 s), then remove the
+ * socket file: the process is about to end. */
+static void flush_all_and_unlink(void)
 {
 	long long deadline = nuwa_now_ms() + 1000;
 	for (;;) {
@@ -327,5 +334,30 @@ void ctl_exit_process(int status)
 		sys_ppoll(pfd, (unsigned)n, NUWA_MS_TS((int)left));
 	}
 	unlink_socket();
+}
+
+/* _exit(): no destructor runs. */
+void ctlsock_before_exit(void)
+{
+	listen_pending = 0;
+	unlink_socket();
+}
+
+void ctl_exit_process(int status)
+{
+	flush_all_and_unlink();
 	ctl_ops->stop(status);
+}
+
+void ctlsock_shutdown(const char *why)
+{
+	for (int i = 0; i < CTL_MAX_CONN; i++) {
+		struct ctl_conn *w = &ctl_conns[i];
+		if (w->fd >= 0 && w->waited) {
+			ctl_reply_error(w, ESHUTDOWN, "template %ld %s: its children keep running "
+			                "but their exit status cannot be reported", (long)getpid(), why);
+			w->closing = 1;
+		}
+	}
+	flush_all_and_unlink();
 }

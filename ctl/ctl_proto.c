@@ -142,12 +142,13 @@ static int next_field(const struct ctl_msg *m, size_t *pos, uint16_t *tag,
 
 static int tag_is_string(uint16_t tag)
 {
-	return tag == CTL_F_MESSAGE || tag == CTL_F_TEXT || tag == CTL_F_CALL;
+	return tag == CTL_F_MESSAGE || tag == CTL_F_TEXT || tag == CTL_F_CALL ||
+	       tag == CTL_F_ENV || tag == CTL_F_CWD || tag == CTL_F_CGROUP;
 }
 
 static int tag_is_known(uint16_t tag)
 {
-	return (tag >= CTL_F_ERRNO && tag <= CTL_F_REDIRECT_PID) || tag == CTL_F_POOL;
+	return (tag >= CTL_F_ERRNO && tag <= CTL_F_LAST) || tag == CTL_F_POOL;
 }
 
 int ctl_validate(const struct ctl_msg *m)

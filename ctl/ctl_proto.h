@@ -46,7 +46,8 @@ enum ctl_type {
 	CTL_REQ_HELLO = 1,   /* -> OK {PID, STATE, MODE, TEMPLATE_PID, CHILDREN, VERSION} */
 	CTL_REQ_STATUS = 2,  /* {JSON} -> OK {TEXT} */
 	CTL_REQ_FREEZE = 3,  /* {TIMEOUT_MS, [POOL]} -> OK {PID, TEMPLATE_PID, TEXT} */
-	CTL_REQ_SPAWN = 4,   /* {COUNT, WAIT, CALL..., STDIO} -> SPAWNED... then OK {COUNT},
+	CTL_REQ_SPAWN = 4,   /* {COUNT, WAIT, CALL..., STDIO, ENV..., ENV_CLEAR, CWD,
+	                        CGROUP, PGRP} -> SPAWNED... then OK {COUNT},
 	                        or ERROR {COUNT = children made before the error};
 	                        with WAIT, later one EXITED per child */
 	CTL_REQ_THAW = 5,    /* -> OK */
@@ -79,8 +80,17 @@ enum ctl_tag {
 	CTL_F_STDIO = 16,       /* u32, descriptors attached (0 or 3) */
 	CTL_F_CHILDREN = 17,    /* u32 */
 	CTL_F_REDIRECT_PID = 18,/* i32, ask this process instead */
+	/* a spawn's particulars (ctl/spawnopts.h), applied in each child before
+	 * any of the program's threads runs again */
+	CTL_F_ENV = 19,         /* str "NAME=VALUE", repeated, in order */
+	CTL_F_ENV_CLEAR = 20,   /* u32 0/1: start from an empty environment */
+	CTL_F_CWD = 21,         /* str, absolute path of the working directory */
+	CTL_F_CGROUP = 22,      /* str, absolute path of a cgroup v2 directory */
+	CTL_F_PGRP = 23,        /* i32: 0 the template's process group, -1 its
+	                           own, N > 0 join group N (same session) */
 	CTL_F_POOL = 40,        /* u32, FREEZE: children to keep in the pool; POOL reply: ready now */
 };
+#define CTL_F_LAST CTL_F_PGRP
 
 /* Encoder over caller-provided memory.  Errors are sticky: check ctl_end(). */
 struct ctl_buf {

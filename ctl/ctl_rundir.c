@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "ctl_rundir.h"
 #include "sys.h"
 
@@ -46,7 +47,7 @@ int ctl_rundir_open(const char *path, int create, char *err, size_t errlen)
 		else if (errno != EEXIST) {
 			int e = errno;
 			snprintf(err, errlen, "cannot create runtime directory %s: %s", path,
-			         strerror(e));
+			         nuwa_strerror(e));
 			return -e;
 		}
 	}
@@ -58,14 +59,14 @@ int ctl_rundir_open(const char *path, int create, char *err, size_t errlen)
 			         "(a symlink or a file is refused)", path);
 		else
 			snprintf(err, errlen, "cannot open runtime directory %s: %s", path,
-			         strerror(e));
+			         nuwa_strerror(e));
 		return -e;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
 		sys_close(fd);
-		snprintf(err, errlen, "cannot stat runtime directory %s: %s", path, strerror(e));
+		snprintf(err, errlen, "cannot stat runtime directory %s: %s", path, nuwa_strerror(e));
 		return -e;
 	}
 	if (made && (st.st_mode & 0777) != 0700 && fchmod(fd, 0700) == 0)

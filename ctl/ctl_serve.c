@@ -17,6 +17,7 @@
 
 #include "ctlsock_int.h"
 #include "ffcall.h"
+#include "spawnopts.h"
 
 _Static_assert(CTL_STATE_RUNNING == 0 && CTL_STATE_FREEZING == 1 &&
                CTL_STATE_TEMPLATE == 2, "ctl_state_name() order");
@@ -168,21 +169,21 @@ static void do_freeze(struct ctl_conn *c, const struct ctl_msg *m)
 		if (r > 0)
 			reply_frozen(c, 0, kids, r);
 		else if (r < 0)
-			ctl_reply_error(c, -r, "clone failed: %s", err[0] ? err : strerror(-r));
+			ctl_reply_error(c, -r, "clone failed: %s", err[0] ? err : nuwa_strerror(-r));
 		return;
 	}
 	default:
 		r = ctl_ops->freeze(timeout, err, sizeof err);
 		if (r == 0 && have_pool && (r = ctl_ops->pool((int)pool, err, sizeof err)) < 0) {
 			ctl_ops->thaw();   /* as before the request */
-			ctl_reply_error(c, -r, "freeze --pool: %s", err[0] ? err : strerror(-r));
+			ctl_reply_error(c, -r, "freeze --pool: %s", err[0] ? err : nuwa_strerror(-r));
 			return;
 		}
 		r = r < 0 ? r : 0;
 		break;
 	}
 	if (r < 0) {
-		ctl_reply_error(c, -r, "freeze failed: %s", err[0] ? err : strerror(-r));
+		ctl_reply_error(c, -r, "freeze failed: %s", err[0] ? err : nuwa_strerror(-r));
 		return;
 	}
 	if (r > 0) {
@@ -261,6 +262,23 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 		sp.mem[sp.nmem].p = ffcall_plan_image(&sp.mem[sp.nmem].n);
 		sp.nmem++;
 	}
+	/* --env, --cwd, --cgroup, the process group: every value checked
+	 * before the first fork; applied by setup_fn in each child, which
+	 * reads the struct and its strings (two memory ranges) */
+	static struct spawn_opts opts;
+	if ((r = spawn_opts_parse(&opts, m, err, sizeof err)) < 0) {
+		ctl_reply_error(c, -r, "%s", err);
+		return;
+	}
+	if (spawn_opts_any(&opts)) {
+		sp.setup_fn = spawn_opts_setup;
+		sp.arg = &opts;
+		sp.mem[sp.nmem++] = (struct ctl_mem){ &opts, sizeof opts };
+		sp.mem[sp.nmem].p = spawn_opts_arena(&sp.mem[sp.nmem].n);
+		if (sp.mem[sp.nmem].n)
+			sp.nmem++;
+		sp.cgroup_fd = opts.cgroup_fd;
+	}
 	uint32_t made = 0;
 	for (; made < count; made++) {
 		char why[256] = "";
@@ -268,7 +286,7 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 		if (pid < 0) {
 			char msg[400];
 			snprintf(msg, sizeof msg, "spawn failed after %u child%s: %s", made,
-			         made == 1 ? "" : "ren", why[0] ? why : strerror((int)-pid));
+			         made == 1 ? "" : "ren", why[0] ? why : nuwa_strerror((int)-pid));
 			struct ctl_buf b;
 			if (ctl_reply_begin(c, &b, CTL_REP_ERROR, 512) == 0) {
 				ctl_put_i32(&b, CTL_F_ERRNO, (int32_t)-pid);
@@ -276,6 +294,7 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 				ctl_put_u32(&b, CTL_F_COUNT, made);
 				ctl_reply_end(c, &b);
 			}
+			spawn_opts_release(&opts);
 			return;
 		}
 		struct ctl_buf b;
@@ -295,9 +314,11 @@ static void do_spawn(struct ctl_conn *c, const struct ctl_msg *m)
 		ctl_flush(c);
 		if (c->fd < 0) {
 			nuwa_info("spawn: the requester went away after %u children", made + 1);
+			spawn_opts_release(&opts);
 			return;
 		}
 	}
+	spawn_opts_release(&opts);
 	struct ctl_buf b;
 	if (ctl_reply_begin(c, &b, CTL_REP_OK, 32) == 0) {
 		ctl_put_u32(&b, CTL_F_COUNT, made);
@@ -364,7 +385,7 @@ static void do_pool(struct ctl_conn *c, const struct ctl_msg *m)
 	char err[256] = "";
 	int r = ctl_ops->pool((int)n, err, sizeof err);
 	if (r < 0) {
-		ctl_reply_error(c, -r, "pool: %s", err[0] ? err : strerror(-r));
+		ctl_reply_error(c, -r, "pool: %s", err[0] ? err : nuwa_strerror(-r));
 		return;
 	}
 	struct ctl_buf b;
@@ -392,7 +413,7 @@ static void do_signal(struct ctl_conn *c, const struct ctl_msg *m)
 	/* Not reaped yet (the entry would be gone), so the pid is still this
 	 * child's, even if it has exited: kill() cannot hit another process. */
 	if (kill(pid, sig) < 0) {
-		ctl_reply_error(c, errno, "signal %d to %d: %s", sig, pid, strerror(errno));
+		ctl_reply_error(c, errno, "signal %d to %d: %s", sig, pid, nuwa_strerror(errno));
 		return;
 	}
 	reply_ok_simple(c);

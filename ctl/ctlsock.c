@@ -6,8 +6,10 @@
  * Everything runs on libnuwa's control thread, which also holds the frozen
  * template: a client must never be able to stall it.  So every socket is
  * non-blocking, input and output are bounded per connection, a message that
- * cannot be framed closes its connection, and a full connection table evicts
- * the longest-idle client that is not waiting for a child.
+ * cannot be framed closes its connection, a request must be complete within
+ * CTL_REQUEST_MS of its first byte, and a full connection table makes room
+ * for a new client: it evicts the client whose incomplete request is the
+ * oldest, else the longest-idle client that is not waiting for a child.
  *
  * Memory comes from mmap, never malloc: application threads may be parked
  * anywhere (policy "any"), possibly inside malloc with an arena lock held. */
@@ -219,6 +221,8 @@ static void process_input(struct ctl_conn *c)
 		if (size > 0) {
 			memmove(c->in, c->in + size, c->in_len - (size_t)size);
 			c->in_len -= (size_t)size;
+			/* what is left is the start of the next request */
+			c->req_ms = c->in_len ? nuwa_now_ms() : 0;
 		}
 		ctl_flush(c);
 	}
@@ -255,26 +259,80 @@ static void conn_read(struct ctl_conn *c)
 	}
 	c->in_len += (size_t)n;
 	c->last_ms = nuwa_now_ms();
+	if (!c->req_ms)
+		c->req_ms = c->last_ms;
 	process_input(c);
 }
 
+/* A request is being read and is not complete yet. */
+static int incomplete(const struct ctl_conn *c)
+{
+	struct ctl_msg m;
+	return c->fd >= 0 && c->req_ms && c->in_len &&
+	       ctl_frame(c->in, c->in_len, CTL_MAX_REQUEST, &m) == 0;
+}
+
+/* A full table: the oldest incomplete request goes first (a slow or
+ * stalled client: whoever comes next is served), else the longest-idle
+ * client that waits for nothing. */
 static struct ctl_conn *free_slot(void)
 {
-	struct ctl_conn *victim = NULL;
+	struct ctl_conn *slow = NULL, *idle = NULL;
 	long long now = nuwa_now_ms();
 	for (int i = 0; i < CTL_MAX_CONN; i++) {
 		struct ctl_conn *c = &ctl_conns[i];
 		if (c->fd < 0)
 			return c;
-		if (!c->waited && c->out_off == c->out_len && now - c->last_ms >= EVICT_IDLE_MS &&
-		    (!victim || c->last_ms < victim->last_ms))
-			victim = c;
+		if (c->waited || c->out_off != c->out_len)
+			continue;
+		if (incomplete(c)) {
+			if (!slow || c->req_ms < slow->req_ms)
+				slow = c;
+		} else if (now - c->last_ms >= EVICT_IDLE_MS && (!idle || c->last_ms < idle->last_ms)) {
+			idle = c;
+		}
 	}
+	struct ctl_conn *victim = slow ? slow : idle;
 	if (victim) {
-		nuwa_info("control socket: dropping idle client pid %ld", (long)victim->pid);
+		nuwa_info("control socket: dropping %s client pid %ld to make room",
+		          slow ? "a slow" : "an idle", (long)victim->pid);
 		ctl_conn_close(victim);
 	}
 	return victim;
+}
+
+/* Requests not complete CTL_REQUEST_MS after their first byte: an error
+ * reply, and the connection is closed once it is sent. */
+static void expire_requests(void)
+{
+	long long now = nuwa_now_ms();
+	for (int i = 0; i < CTL_MAX_CONN; i++) {
+		struct ctl_conn *c = &ctl_conns[i];
+		if (!incomplete(c) || now - c->req_ms < CTL_REQUEST_MS)
+			continue;
+		nuwa_info("control socket: request from pid %ld not complete after %d ms: closing",
+		          (long)c->pid, CTL_REQUEST_MS);
+		c->in_len = 0;
+		c->req_ms = 0;
+		ctl_reply_error(c, ETIMEDOUT, "request not complete %d ms after its first byte",
+		                CTL_REQUEST_MS);
+		c->closing = 1;
+		ctl_flush(c);
+	}
+}
+
+int ctlsock_timeout_ms(void)
+{
+	long long now = nuwa_now_ms(), next = -1;
+	for (int i = 0; i < CTL_MAX_CONN; i++) {
+		struct ctl_conn *c = &ctl_conns[i];
+		if (!incomplete(c))
+			continue;
+		long long left = c->req_ms + CTL_REQUEST_MS - now;
+		if (next < 0 || left < next)
+			next = left < 0 ? 0 : left;
+	}
+	return next < 0 ? -1 : next > 1000000 ? 1000000 : (int)next;
 }
 
 /* Best effort, one short message to a client we will not serve. */
@@ -393,6 +451,7 @@ static void accept_clients(void)
 int ctlsock_pollfds(struct pollfd *pfd, int max)
 {
 	ctl_listen_if_pending();
+	expire_requests();
 	if (ctl_listen_fd >= 0)
 		ctl_reserve_take();
 	int n = 0;

@@ -49,6 +49,11 @@ struct ctl_spawn {
 	void *arg;
 	struct ctl_mem mem[CTL_SPAWN_MEM];/* what setup_fn/child_fn read */
 	int nmem;
+	/* > 2: a cgroup v2 directory (one of libnuwa's own descriptors, never
+	 * 0-2) that a child forked for this spawn is born in (clone3
+	 * CLONE_INTO_CGROUP, core/fork.c); setup_fn moves a child that was not
+	 * (a pooled one, an older kernel) */
+	int cgroup_fd;
 };
 
 /* What the server asks of the process.  Each call returns in the process
@@ -99,6 +104,13 @@ void ctlsock_after_spawn_deferred(const int *keep);
 void ctlsock_listen(void);
 
 #define CTL_MAX_CONN 63                        /* client connections at once */
+/* A request must be complete this long after its first byte, or its
+ * connection is closed with an error: a client trickling bytes cannot hold
+ * a slot (and the table) for ever. */
+#define CTL_REQUEST_MS 5000
+/* The poll timeout the control loop must not exceed so that expired
+ * requests are closed in time: ms until the next deadline, -1 for none. */
+int  ctlsock_timeout_ms(void);
 #define CTLSOCK_MAX_POLLFDS (1 + CTL_MAX_CONN) /* room ctlsock_pollfds() may use */
 
 /* The control socket's part of `nuwa status`: its path and the children
@@ -117,6 +129,19 @@ void ctlsock_after_app_fork(void);
 /* For an exec() wrapper: remove this process's socket file (the new
  * program will not serve it). */
 void ctlsock_before_exec(void);
+
+/* The process is about to end (a template taking SIGTERM): clients waiting
+ * for children are told (ESHUTDOWN, "template PID <why>: ..."), replies are
+ * flushed (at most 1 s) and the socket file is removed. */
+void ctlsock_shutdown(const char *why);
+
+/* Process pid (a child of ours) has ended: remove DIR/pid.sock if it is a
+ * stale socket of ours (nobody listens on it). */
+void ctlsock_forget_socket(pid_t pid);
+
+/* For the _exit() wrappers: remove this process's socket file (no
+ * destructor will).  Async-signal-safe. */
+void ctlsock_before_exit(void);
 
 /* Path of this process's control socket, "" when there is none. */
 const char *ctlsock_path(void);

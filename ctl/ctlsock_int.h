@@ -27,6 +27,7 @@ struct ctl_conn {
 	int waited;              /* children this connection waits for */
 	int closing;             /* send what is queued, then close */
 	long long last_ms;       /* last activity (monotonic), for eviction */
+	long long req_ms;        /* first byte of the request being read, 0: none */
 };
 
 extern struct ctl_conn ctl_conns[CTL_MAX_CONN];

@@ -5,8 +5,9 @@
  * child is made.  The plan lives in static memory, so every child forked
  * afterwards has its own copy (fork copies the address space) and runs it
  * there after its threads resume; nothing is allocated on either side
- * (ffi_prep_cif and ffi_call work on caller memory and the stack). */
-#include <dlfcn.h>
+ * (ffi_prep_cif and ffi_call work on caller memory and the stack).  Names
+ * are resolved without the loader's lock (ffsym.c): the template resolves
+ * them while the program is frozen. */
 #include <elf.h>
 #include <errno.h>
 #include <ffi.h>
@@ -52,19 +53,6 @@ static void *value_of(struct ffcall_arg *a)
 	}
 }
 
-/* dlsym finds data as well as code; calling an object would crash the child
- * far from the cause.  dladdr1 gives the ELF symbol that covers the address:
- * STT_FUNC, or STT_GNU_IFUNC whose resolved target dlsym returned. */
-static int is_function(void *addr)
-{
-	Dl_info info;
-	const ElfW(Sym) *sym = NULL;
-	if (!dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym)
-		return 1;   /* no symbol information: cannot tell, allow */
-	int t = ELF64_ST_TYPE(sym->st_info);
-	return t == STT_FUNC || t == STT_GNU_IFUNC;
-}
-
 int ffcall_plan_prepare(const char *const *specs, int n, char *err, size_t errlen)
 {
 	plan.n = 0;
@@ -79,17 +67,22 @@ int ffcall_plan_prepare(const char *const *specs, int n, char *err, size_t errle
 		                     err, errlen);
 		if (r < 0)
 			return r;
-		/* RTLD_DEFAULT: the global scope, as the program's own calls see it
-		 * (the executable needs -rdynamic for its own functions to be there). */
-		dlerror();
-		void *fn = dlsym(RTLD_DEFAULT, s->name);
-		if (!fn) {
+		/* The dynamic symbols of every loaded object, in load order, as
+		 * dlsym(RTLD_DEFAULT) sees them, but without the loader's lock
+		 * (ffsym.c); the executable needs -rdynamic for its own functions
+		 * to be there.  Data would crash the child far from the cause. */
+		void *fn = NULL;
+		int is_fn = 0;
+		r = ffsym_lookup(s->name, &fn, &is_fn);
+		if (r < 0) {
 			snprintf(err, errlen, "--call '%s': unknown symbol '%s' (not in the "
 			         "program's dynamic symbol table; link the program with -rdynamic "
-			         "to export its own functions)", specs[i], s->name);
+			         "to export its own functions%s)", specs[i], s->name,
+			         r == -EAGAIN ? "; an object that a frozen thread was loading or "
+			         "unloading could not be searched" : "");
 			return -ENOENT;
 		}
-		if (!is_function(fn)) {
+		if (!is_fn) {
 			snprintf(err, errlen, "--call '%s': '%s' is not a function", specs[i],
 			         s->name);
 			return -EINVAL;

@@ -3,7 +3,7 @@
  *
  * Syntax (spaces allowed around names, commas and parentheses):
  *     call  := NAME '(' [arg {',' arg}] ')'
- *     NAME  := [A-Za-z_][A-Za-z0-9_]*   looked up with dlsym(RTLD_DEFAULT)
+ *     NAME  := [A-Za-z_][A-Za-z0-9_]*   looked up as dlsym(RTLD_DEFAULT) would (ffsym.c)
  *     arg   := int:N | long:N           decimal, 0x hex or 0 octal, range-checked
  *            | double:X                 strtod syntax (1.5, -2e3, inf, nan)
  *            | str:TEXT | str:"TEXT"    bare TEXT: no , ( ) " and no outer spaces;
@@ -57,6 +57,11 @@ const char *ffcall_type_name(int type);
  * the plan is empty.  Control thread only. */
 int ffcall_plan_prepare(const char *const *specs, int n, char *err, size_t errlen);
 int ffcall_plan_count(void);
+/* ffsym.c: NAME among the dynamic symbols of the loaded objects, without
+ * the loader's lock or malloc.  0 with *addr (an IFUNC resolved) and
+ * *is_function (STT_FUNC or STT_GNU_IFUNC); -ENOENT; -EAGAIN when not
+ * found but an object being loaded or unloaded could not be searched. */
+int ffsym_lookup(const char *name, void **addr, int *is_function);
 /* Run the prepared plan, in order; the argument is ignored (it has the
  * signature of tmpl_spawn()'s child_fn).  In a spawned child. */
 void ffcall_plan_run(void *unused);

@@ -57,7 +57,7 @@ int fdremap_prepare(char *err, size_t errlen)
 		struct fdr_chan *c = &s->chans[i];
 		if (c->action != FDA_REBUILD || !fdr_kind(c->kind)->drain)
 			continue;
-		if ((r = fdr_kind(c->kind)->drain(s, c)) < 0) {
+		if ((r = NUWA_FAULT("fdremap.drain")) < 0 || (r = fdr_kind(c->kind)->drain(s, c)) < 0) {
 			if (err)
 				fdr_fmt(err, errlen, "fdremap: cannot copy the data queued in %s %d: %s",
 					fdr_kind_name(c->kind), i, fdr_errname(r));
@@ -76,6 +76,11 @@ static int rebuild_chan(struct fdr_snap *s, struct fdr_chan *c)
 	const struct fdr_kind_ops *k = fdr_kind(c->kind);
 	if (c->action == FDA_SHARE)
 		return 0;
+	char step[40];
+	fdr_fmt(step, sizeof step, "fdremap.%s", k->name);
+	int f = NUWA_FAULT(step);
+	if (f < 0)
+		return f;
 	if (k->rebuild)
 		return k->rebuild(s, c);
 	int ci = (int)(c - s->chans), err = 0;
@@ -107,7 +112,12 @@ int fdremap_child_setup(void)
 	if (!s->valid)
 		return 0;
 	s->pid = (pid_t)sys_getpid();
+	/* err: a channel of the program's own (FDA_REBUILD) is not the child's:
+	 * it must not run.  A file reopened by policy (FDA_REOPEN) that cannot
+	 * be stays shared, as after fork(): a warning only. */
 	int err = 0, r;
+	unsigned char failed[s->nchans > 0 ? s->nchans : 1];
+	memset(failed, 0, sizeof failed);
 	/* in the kinds' order: plain channels, then sockets (their in-flight
 	 * descriptors may be channels rebuilt just before), epolls last (their
 	 * targets must be in place) */
@@ -121,13 +131,22 @@ int fdremap_child_setup(void)
 			    (r = rebuild_chan(s, &s->chans[i])) < 0) {
 				nuwa_warn("fdremap: %s channel of fd %d not fully rebuilt: %s",
 					  fdr_kind_name(s->chans[i].kind), chan_rep(s, i), fdr_errname(r));
-				err = r;
+				failed[i] = 1;
+				if (s->chans[i].action == FDA_REBUILD)
+					err = r;
 			}
+	/* Never refill a channel that is still the template's: its data would
+	 * be there twice. */
 	for (int i = 0; i < s->ndescs; i++) {
 		const struct fdr_kind_ops *k = fdr_kind(s->descs[i].kind);
-		if (k->refill && s->chans[s->descs[i].chan].action == FDA_REBUILD &&
-		    (r = k->refill(s, &s->descs[i])) < 0)
+		int ci = s->descs[i].chan;
+		if (!k->refill || s->chans[ci].action != FDA_REBUILD || failed[ci])
+			continue;
+		if ((r = k->refill(s, &s->descs[i])) < 0) {
+			nuwa_warn("fdremap: fd %d not set up again in the child: %s",
+				  s->descs[i].rep, fdr_errname(r));
 			err = r;
+		}
 	}
 	for (int i = 0; i < s->nfds; i++)
 		if (s->fds[i].close_in_child)

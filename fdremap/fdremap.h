@@ -19,7 +19,10 @@
 #include "base.h"
 
 int  fdremap_prepare(char *err, size_t errlen); /* 0 or -errno */
-int  fdremap_child_setup(void);                  /* 0 or -errno (logged) */
+/* 0, or -errno (logged) when one of the program's own channels could not
+ * be rebuilt or refilled: the child would share it with the template and
+ * must not run. */
+int  fdremap_child_setup(void);
 void fdremap_finish(void);
 
 /* Policy overrides: NUWA_FDS="5=share,7=recreate,9=close" and nuwa_fd_policy(). */

@@ -29,22 +29,38 @@ static int is_trigger(int sig)
 	return sig == nuwa_trigger_sig && signals_trigger_is_ours();
 }
 
+/* The synchronous faults: never the park signal (a real-time one) nor a
+ * trigger (core/config.c refuses them). */
+static int is_fault(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+	       sig == SIGTRAP || sig == SIGABRT;
+}
+
 NUWA_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-	nuwa_ensure_init();
-	if (nuwa_inert)
-		return REAL(sigaction)(sig, act, old);
-	if (is_park(sig)) {
-		errno = EINVAL;
-		return -1;
+	/* A fault signal needs no configuration, so it does not initialise
+	 * libnuwa: ASan's runtime, preloaded ahead of us, installs its
+	 * SIGSEGV/SIGBUS/SIGFPE handlers through this wrapper from inside its
+	 * own initialisation, when none of its interceptors may run (it
+	 * CHECK-fails), and nuwa_config_load() calls some (strcat, getenv). */
+	if (!is_fault(sig)) {
+		nuwa_ensure_init();
+		if (nuwa_inert)
+			return REAL(sigaction)(sig, act, old);
+		if (is_park(sig)) {
+			errno = EINVAL;
+			return -1;
+		}
+		if (is_trigger(sig))
+			return signals_trigger_sigaction(act, old);
 	}
-	if (is_trigger(sig))
-		return signals_trigger_sigaction(act, old);
-	if (!act)
+	if (!act || nuwa_inert)
 		return REAL(sigaction)(sig, act, old);
-	/* The program's handlers must not block the park signal while they run. */
+	/* The program's handlers must not block the park signal while they
+	 * run (SIGRTMAX - 1: nuwa_park_sig, known before initialisation). */
 	struct sigaction a = *act;
-	sigdelset(&a.sa_mask, nuwa_park_sig);
+	sigdelset(&a.sa_mask, SIGRTMAX - 1);
 	return REAL(sigaction)(sig, &a, old);
 }
 

@@ -61,5 +61,7 @@ NUWA_EXPORT pid_t fork(void)
 	lifecycle_enter(FP_FORK);
 	pid_t r = REAL(fork)();
 	lifecycle_leave();
+	if (r > 0)
+		forkwatch_note(r);   /* its socket file goes when it ends */
 	return r;
 }

@@ -294,7 +294,7 @@ static void exec_child(const char *path, const char *name, const struct nh_opts 
 				memcpy(key, *e, k);
 				key[k] = 0;
 				if (strcmp(key, "NUWA_SCENARIO_DIR") && strcmp(key, "NUWA_LIB") &&
-				    strcmp(key, "NUWA_RUNTIME_DIR")) {
+				    strcmp(key, "NUWA_RUNTIME_DIR") && strcmp(key, "NUWA_PRELOAD_FIRST")) {
 					unsetenv(key);
 					again = 1;
 					break;
@@ -316,8 +316,14 @@ static void exec_child(const char *path, const char *name, const struct nh_opts 
 		else
 			unsetenv(*e);   /* a bare name removes the variable */
 	}
-	if (!o->no_preload)
-		setenv("LD_PRELOAD", getenv("NUWA_LIB"), 1);
+	if (!o->no_preload) {
+		/* A sanitized libnuwa: its runtime comes first (meson.build). */
+		const char *first = getenv("NUWA_PRELOAD_FIRST");
+		char pre[8192];
+		snprintf(pre, sizeof pre, "%s%s%s", first ? first : "", first && *first ? ":" : "",
+		         getenv("NUWA_LIB"));
+		setenv("LD_PRELOAD", pre, 1);
+	}
 	const char *argv[32];
 	int n = 0;
 	argv[n++] = name;

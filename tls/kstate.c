@@ -40,7 +40,7 @@ void tls_save(struct tls_state *t)
 		t->robust_head = NULL, len = 0;
 	t->robust_len = (size_t)len;
 	t->rseq_registered = __rseq_size > 0 && (int32_t)rseq_area()->cpu_id >= 0;
-	if (prctl(PR_GET_NAME, t->name) < 0)
+	if (sys_prctl(PR_GET_NAME, t->name) < 0)
 		t->name[0] = 0;
 	t->has_affinity = sched_getaffinity(0, sizeof t->affinity, &t->affinity) == 0;
 	/* Policy, priority and nice value in one call (sched_getattr(2),
@@ -79,8 +79,12 @@ void tls_restore(const struct tls_state *t, const struct tls_state *cloner)
 			nuwa_warn("resumed thread %ld: rseq registration failed: errno %ld",
 			          (long)sys_gettid(), -r);
 	}
+	/* The raw call: the task gets back the kernel's name it had, nothing
+	 * new happens to the thread.  An interposer of prctl() must not see
+	 * it: ASan's records the name in its thread registry and CHECK-fails
+	 * there for a thread parked inside ASan's own thread start-up. */
 	if (t->name[0] && strcmp(t->name, cloner->name))
-		prctl(PR_SET_NAME, t->name);
+		sys_prctl(PR_SET_NAME, t->name);
 	/* changing the affinity costs a migration: only when it differs */
 	if (t->has_affinity && (!cloner->has_affinity || !CPU_EQUAL(&t->affinity, &cloner->affinity)))
 		sched_setaffinity(0, sizeof t->affinity, &t->affinity);

@@ -130,12 +130,12 @@ static void bg_cleanup(void)
 	nbgs = 0;
 }
 
-static char lib_env[600];
+static char lib_env[8300];
 
 static const char *const *preload_env(void)
 {
 	static const char *env[2];
-	snprintf(lib_env, sizeof lib_env, "LD_PRELOAD=%s", ct_path("NUWA_LIB"));
+	snprintf(lib_env, sizeof lib_env, "LD_PRELOAD=%s", ct_preload(ct_path("NUWA_LIB")));
 	env[0] = lib_env;
 	env[1] = NULL;
 	return env;
@@ -322,13 +322,19 @@ Test(api, linked)
 	snprintf(extra, sizeof extra, "-L'%s' -lnuwa -Wl,-rpath,'%s'", dir, dir);
 	build_example(pcdir, "", extra, bin);
 
+	/* Linked with a sanitized libnuwa, the program needs the sanitizer's
+	 * runtime loaded first all the same (meson.build). */
+	static char first_env[4200];
+	const char *first = getenv("NUWA_PRELOAD_FIRST");
+	snprintf(first_env, sizeof first_env, "LD_PRELOAD=%s", first ? first : "");
+	const char *const env[] = { first_env, NULL }, *const *lenv = first && *first ? env : NULL;
 	struct ct_bg t;
-	pid_t tp = start_template(&t, bin, NULL);
+	pid_t tp = start_template(&t, bin, lenv);
 	char tps[16];
 	snprintf(tps, sizeof tps, "%d", (int)tp);
 	const char *launch[] = { bin, "spawn", tps, NULL };
 	struct ct_out a;
-	ct_run(&a, launch, NULL, RUN_MS);
+	ct_run(&a, launch, lenv, RUN_MS);
 	cr_assert_eq(a.code, 0, "%s%s", a.out, a.err);
 	check_child(a.out, ct_threads(tp) - 1);
 	struct ct_out th;
@@ -388,8 +394,8 @@ Test(api, installed_pc)
 	cr_assert_eq(o.code, 0, "%s%s", o.out, o.err);
 	cr_assert(has(o.out, "unfrozen: freeze=-38 "), "%s", o.out);
 	/* preloaded with the installed library it names */
-	char env0[1500];
-	snprintf(env0, sizeof env0, "LD_PRELOAD=%s", preload);
+	char env0[8300];
+	snprintf(env0, sizeof env0, "LD_PRELOAD=%s", ct_preload(preload));
 	const char *env[] = { env0, NULL };
 	struct ct_bg t;
 	pid_t tp = start_template(&t, bin, env);

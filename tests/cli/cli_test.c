@@ -28,6 +28,14 @@ const char *ct_path(const char *envname)
 	return v;
 }
 
+const char *ct_preload(const char *lib)
+{
+	static char buf[8192];
+	const char *first = getenv("NUWA_PRELOAD_FIRST");
+	snprintf(buf, sizeof buf, "%s%s%s", first ? first : "", first && *first ? ":" : "", lib);
+	return buf;
+}
+
 static char base[256], rundir[300];
 
 const char *ct_setup(void)

@@ -15,6 +15,9 @@
 #include "ctl_proto.h"
 
 const char *ct_path(const char *envname);   /* fails the test if unset */
+/* The LD_PRELOAD value that loads lib: $NUWA_PRELOAD_FIRST (a sanitized
+ * build's runtime, which must come first) then lib.  A static buffer. */
+const char *ct_preload(const char *lib);
 
 /* A fresh private directory; NUWA_RUNTIME_DIR=<it>/rt is set (not created).
  * Returns the base directory. */

@@ -138,7 +138,7 @@ static pid_t mock_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 		return -errno;
 	if (pid == 0) {
 		/* The core's order: children forgotten, ctlsock_after_spawn(), stdio,
-		 * threads, child_fn. */
+		 * setup_fn (the spawn's options), threads, child_fn. */
 		nuwa_children_forget();
 		ctlsock_after_spawn(stdio);
 		if (stdio)
@@ -147,14 +147,14 @@ static pid_t mock_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 				if (stdio[i] > 2)
 					close(stdio[i]);
 			}
+		if (sp->setup_fn)
+			sp->setup_fn(sp->arg);
 		mock_cfg.state = CTL_STATE_RUNNING;
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (sp->setup_fn)
-			sp->setup_fn(sp->arg);
 		if (sp->child_fn)
 			sp->child_fn(sp->arg);
 		char line[64];
@@ -225,7 +225,7 @@ static void serve(void)
 		struct pollfd pfd[1 + CTLSOCK_MAX_POLLFDS];
 		pfd[0] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
 		int n = ctlsock_pollfds(pfd + 1, CTLSOCK_MAX_POLLFDS);
-		if (poll(pfd, 1 + n, -1) < 0)
+		if (poll(pfd, 1 + n, ctlsock_timeout_ms()) < 0)
 			continue;
 		if (pfd[0].revents) {
 			struct signalfd_siginfo si;

@@ -115,9 +115,16 @@ static int pooled(const char *p, int ready, pid_t *out, int max)
 		ct_sleep_ms(20);
 	} while (ct_now_ms() < deadline);
 	CHECK(strstr(o.out, want), "the pool never had %d ready children: %s", ready, o.out);
+	/* the pool's lines, "pooled PID ready|preparing" (the memory section
+	 * names pooled children too: "pooled PID rss ...") */
 	int n = 0;
-	for (const char *s = o.out; (s = strstr(s, "  pooled ")) && n < max; s++)
-		out[n++] = (pid_t)atol(s + 9);
+	for (const char *s = o.out; (s = strstr(s, "  pooled ")) && n < max; s++) {
+		int pid = 0;
+		char what[16] = "";
+		if (sscanf(s + 9, "%d %15s", &pid, what) == 2 &&
+		    (!strcmp(what, "ready") || !strcmp(what, "preparing")))
+			out[n++] = pid;
+	}
 	return n;
 }
 
