@@ -20,6 +20,14 @@ static struct ct_out o;
 static const char *dir;
 static char cg_made[8300];
 
+/* A pid read from output: never 0 or -1, which kill() takes for our own
+ * process group (the test runner's) or every process. */
+static void kill_child(pid_t pid)
+{
+	if (pid > 1)
+		kill(pid, SIGKILL);
+}
+
 static void teardown(void)
 {
 	ct_kill(&prog);
@@ -285,7 +293,7 @@ Test(spawnopts, cgroup_v2_child_is_born_inside)
 	}
 	char kids[32];
 	snprintf(kids, sizeof kids, "%d\n", kid);
-	kill(kid, SIGKILL);
+	kill_child(kid);
 	CHECK(!strcmp(buf, kids) && threads >= 5 && listed == threads,
 	      "cgroup.procs: [%s], child %d with %d threads, %d in cgroup.threads", buf, kid,
 	      threads, listed);
@@ -331,7 +339,7 @@ Test(spawnopts, status_shows_memory)
 	CHECK(!strcmp(o.out + strlen(o.out) - 3, "]}\n"), "json does not end the object: %s",
 	      o.out + strlen(o.out) - 20);
 	for (int i = 0; i < 2; i++)
-		kill(kid[i], SIGKILL);
+		kill_child(kid[i]);
 }
 
 /* Where the fork cannot place the child (here: mock_template's plain
@@ -357,7 +365,7 @@ Test(spawnopts, cgroup_joined_by_the_child_itself)
 		close(fd);
 	buf[n > 0 ? n : 0] = 0;
 	snprintf(want, sizeof want, "0::%s/nuwa-test-%d\n", self, getpid());
-	kill(kid, SIGKILL);
+	kill_child(kid);
 	CHECK(strstr(buf, want), "child %d: %s, want %s", kid, buf, want);
 }
 
