@@ -421,11 +421,13 @@ int nh_clone_pid(nh_proc *p, pid_t pid, int timeout_ms)
 	int done0 = count_log(p, who, "clone done:");
 	int fail0 = count_log(p, who, "freeze failed:");
 	nh_kill(p, who, p->trigger_sig);
-	long long end = nh_now_ms() + timeout_ms;
+	long long start = nh_now_ms(), end = start + timeout_ms;
 	for (;;) {
 		nh_pump(p, 50);
-		if (count_log(p, who, "clone done:") > done0)
+		if (count_log(p, who, "clone done:") > done0) {
+			p->last_clone_ms = nh_now_ms() - start;
 			return done0 + 1;
+		}
 		if (count_log(p, who, "freeze failed:") > fail0)
 			nh_fail(p, "trigger %d of pid %d: freeze failed", done0 + 1, (int)who);
 		if (nh_now_ms() > end)
@@ -445,6 +447,8 @@ int nh_clone(nh_proc *p, int timeout_ms)
 void nh_random_triggers(nh_proc *p, int n, int min_ms, int max_ms)
 {
 	unsigned s = p->seed;
+	long long t0 = nh_now_ms(), slowest = 0, first = -1;
+	int slowest_i = 0;
 	fprintf(stderr, "%s: %d random triggers, seed %u (set NH_SEED to repeat)\n",
 		p->name, n, s);
 	for (int i = 0; i < n; i++) {
@@ -453,7 +457,16 @@ void nh_random_triggers(nh_proc *p, int n, int min_ms, int max_ms)
 		while (nh_now_ms() < end)   /* keep draining while we wait */
 			nh_pump(p, (int)(end - nh_now_ms()));
 		nh_clone(p, NH_CLONE_MS);
+		if (first < 0)
+			first = p->last_clone_ms;
+		if (p->last_clone_ms > slowest) {
+			slowest = p->last_clone_ms;
+			slowest_i = i + 1;
+		}
 	}
+	fprintf(stderr, "%s: %d triggers done in %lld ms; clone 1 took %lld ms, the slowest "
+		"(%d) %lld ms, the last %lld ms\n", p->name, n, nh_now_ms() - t0, first,
+		slowest_i, slowest, p->last_clone_ms);
 }
 
 int nh_clone_pids(nh_proc *p, pid_t pid, pid_t *pids, int max)
@@ -509,6 +522,8 @@ void nh_finish(nh_proc *p, int timeout_ms)
 				timeout_ms);
 		nh_sleep_ms(10);
 	}
+	fprintf(stderr, "%s: every process done %lld ms after stdin was closed\n", p->name,
+		nh_now_ms() - (end - timeout_ms));
 }
 
 void nh_expect_results(nh_proc *p, int processes)

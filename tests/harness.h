@@ -48,6 +48,7 @@ typedef struct nh_proc {
 	int trigger_sig;
 	int reaped, wstatus;     /* parent's exit status once reaped */
 	unsigned seed;           /* random seed used by nh_random_triggers */
+	long long last_clone_ms; /* how long the last nh_clone waited */
 } nh_proc;
 
 /* Default timeouts (ms). */

@@ -5,8 +5,13 @@
  *   4 producers / 4 consumers: hand sequence numbers over a one-slot
  *                 buffer guarded by a mutex and two condition variables;
  *   2 writers / 2 readers: 4-byte sequence numbers through two pipes.
- * Every few hundred operations a thread sleeps 1 ms, so 100 clones running
- * at once stay within two cores.  After EOF each process stops them and
+ * The original's threads sleep 1 ms every few hundred operations; a clone's
+ * sleep 50 ms every 4.  The load that matters is the original's, at every
+ * trigger: 100 clones at its rate would be some 1 000 runnable threads on
+ * two cores (measured: a run queue of 900, 175 000 switches/s), and every
+ * later freeze would measure how long a starved thread waits for its turn
+ * (seconds), not libnuwa.  A clone's threads still all work on after its
+ * resume, which is what its checks need.  After EOF each process stops them and
  * checks its own consistency: the shared counter is the sum of the threads'
  * counts; each consumer saw its producer's numbers in order, none lost or
  * doubled, up to the last one made; each pipe reader saw 1, 2, 3 ... up to
@@ -22,18 +27,27 @@
 
 static atomic_int stop;
 
+/* Call once per operation; *left counts down to the next sleep. */
+static void pace(int *left, int every)
+{
+	if (--*left > 0)
+		return;
+	int clone = scn_is_clone();
+	scn_sleep_ms(clone ? 50 : 1);
+	*left = clone ? 4 : every;
+}
+
 static pthread_mutex_t cm = PTHREAD_MUTEX_INITIALIZER;
 static long shared_count, local_count[4];
 static void *counter(void *a)
 {
 	long *mine = a;
-	for (long i = 0; !atomic_load(&stop); i++) {
+	for (int left = 512; !atomic_load(&stop);) {
 		pthread_mutex_lock(&cm);
 		shared_count++;
 		(*mine)++;
 		pthread_mutex_unlock(&cm);
-		if (i % 512 == 511)
-			scn_sleep_ms(1);
+		pace(&left, 512);
 	}
 	return NULL;
 }
@@ -48,6 +62,7 @@ static struct slot slots[4];
 static void *producer(void *a)
 {
 	struct slot *s = a;
+	int left = 256;
 	for (long v = 1;; v++) {
 		pthread_mutex_lock(&s->m);
 		while (s->has && !atomic_load(&stop))
@@ -61,8 +76,7 @@ static void *producer(void *a)
 		s->made = v;
 		pthread_cond_signal(&s->full);
 		pthread_mutex_unlock(&s->m);
-		if (v % 256 == 0)
-			scn_sleep_ms(1);
+		pace(&left, 256);
 	}
 }
 static void *consumer(void *a)
@@ -91,14 +105,14 @@ static struct pipe_pair pipes[2];
 static void *writer(void *a)
 {
 	struct pipe_pair *p = a;
+	int left = 256;
 	for (uint32_t v = 1; !atomic_load(&stop); v++) {
 		if (write(p->fd[1], &v, 4) != 4) {
 			p->bad++;
 			return NULL;
 		}
 		p->last_written = v;
-		if (v % 256 == 0)
-			scn_sleep_ms(1);
+		pace(&left, 256);
 	}
 	close(p->fd[1]);   /* the reader sees EOF after the last number */
 	return NULL;
