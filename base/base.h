@@ -168,6 +168,9 @@ struct nuwa_child {
 	unsigned teller_serial;
 };
 struct nuwa_child *nuwa_child_add(pid_t pid, int pidfd, int kind); /* NULL: table full */
+int  nuwa_children_full(void);               /* no entry left: fork no child */
+int  nuwa_children_max(void);
+void nuwa_children_set_max(int n);           /* 1..NUWA_MAX_CHILDREN */
 struct nuwa_child *nuwa_child_find(pid_t pid);
 int  nuwa_children_n(void);
 struct nuwa_child *nuwa_child_at(int i);     /* 0 <= i < nuwa_children_n() */

@@ -18,12 +18,33 @@
 #include "sys.h"
 
 static struct nuwa_child kids[NUWA_MAX_CHILDREN];
-static int nkids;
+static int nkids, kids_max = NUWA_MAX_CHILDREN;
+
+/* A child that finds no entry is not watched: nobody would reap it or
+ * remove its socket.  So libnuwa forks none while the list is full
+ * (core/fork.c); only the program's own fork() can find it so (its child
+ * is the program's to reap: forkwatch.c then leaves it unwatched). */
+int nuwa_children_full(void)
+{
+	return nkids >= kids_max;
+}
+
+int nuwa_children_max(void)
+{
+	return kids_max;
+}
+
+/* NUWA_TEST_MAX_CHILDREN (core/config.c): a smaller list, for tests. */
+void nuwa_children_set_max(int n)
+{
+	if (n > 0 && n <= NUWA_MAX_CHILDREN)
+		kids_max = n;
+}
 
 struct nuwa_child *nuwa_child_add(pid_t pid, int pidfd, int kind)
 {
-	if (nkids == NUWA_MAX_CHILDREN) {
-		nuwa_warn("more than %d live children: child %d not tracked", NUWA_MAX_CHILDREN,
+	if (nkids >= kids_max) {
+		nuwa_warn("more than %d live children: child %d not tracked", kids_max,
 		          (int)pid);
 		sys_close(pidfd);
 		return NULL;

@@ -233,6 +233,14 @@ int nuwa_config_load(void)
 			bad = 1;
 		}
 	}
+	/* test-only: a children list this long, to reach its end (children.c) */
+	if ((v = getenv("NUWA_TEST_MAX_CHILDREN")) && *v) {
+		int n;
+		if (parse_int("NUWA_TEST_MAX_CHILDREN", v, 1, NUWA_MAX_CHILDREN, &n) < 0)
+			bad = 1;
+		else
+			nuwa_children_set_max(n);
+	}
 	return bad ? -1 : 0;
 }
 

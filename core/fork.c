@@ -100,6 +100,8 @@ pid_t fork_child(const struct fork_req *req, int *pidfd)
 	struct park_slot *forker = find_forker();
 	if (!forker)
 		return -ESRCH; /* the main thread has exited: see docs/limits */
+	if (nuwa_children_full())
+		return -EAGAIN; /* no entry for it: nobody would reap it */
 
 	control_slot.tid = (pid_t)sys_gettid();
 	control_slot.tcb = nuwa_thread_pointer();

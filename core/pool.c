@@ -187,6 +187,15 @@ void pool_tick(void)
 	refill_at = -1;
 	if (nuwa_state != NUWA_STATE_TEMPLATE || npool >= want)
 		return;
+	if (nuwa_children_full()) {
+		/* no child may be made (base/children.c): look again in 1 s */
+		static int said;
+		if (!said++)
+			nuwa_info("pool: %d children alive, the most libnuwa keeps track of: "
+			          "the pool refills once some have ended", nuwa_children_max());
+		schedule(1000);
+		return;
+	}
 	int r = fill_one();
 	if (r < 0) {
 		nuwa_warn("pool: cannot fork a child: %s; trying again in 1 s", nuwa_strerror(-r));

@@ -48,6 +48,9 @@ static void fork_failed(pid_t pid)
 	if (pid == -ESRCH)
 		nuwa_err("fork failed: the program's main thread has exited; "
 		         "libnuwa forks from it (see docs/limits.md)");
+	else if (pid == -EAGAIN && nuwa_children_full())
+		nuwa_err("fork refused: %d children of this process are alive, the most "
+		         "libnuwa keeps track of", nuwa_children_max());
 	else
 		nuwa_err("fork failed: %s", nuwa_strerror(-pid));
 }
@@ -154,7 +157,10 @@ static pid_t tmpl_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 	struct nuwa_child *c = pid > 0 ? nuwa_child_add(pid, fd, NUWA_CHILD_SPAWN) : NULL;
 	if (!c) {
 		nuwa_own_fd_drop(sv[0]);   /* a child past the table: it dies on EOF */
-		if (pid < 0)
+		if (pid == -EAGAIN && nuwa_children_full())
+			snprintf(err, errlen, "too many children: %d are alive, the most libnuwa "
+			         "keeps track of", nuwa_children_max());
+		else if (pid < 0)
 			snprintf(err, errlen, "fork failed: %s", nuwa_strerror((int)pid));
 		else
 			snprintf(err, errlen, "too many children");

@@ -15,7 +15,7 @@
 
 int ctl_children_free(void)
 {
-	return NUWA_MAX_CHILDREN - nuwa_children_n();
+	return nuwa_children_max() - nuwa_children_n();
 }
 
 int ctl_children_live(void)

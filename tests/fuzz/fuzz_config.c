@@ -38,6 +38,8 @@ void nuwa_log(int level, const char *fmt, ...)
 __attribute__((weak)) int nuwa_fd_high(int fd) { return fd; }
 __attribute__((weak)) int nuwa_own_fd(int fd) { return fd; }
 int fdremap_parse_spec(const char *spec, char *err, size_t errlen) { return 0; }
+static int children_max = 4096;
+void nuwa_children_set_max(int n) { children_max = n; }
 
 static int digits_only(const char *s)
 {
@@ -50,7 +52,7 @@ static int digits_only(const char *s)
 }
 
 static const char *const vars[] = { "NUWA_LOG", "NUWA_MODE", "NUWA_FREEZE_POLICY", "NUWA_CLONES",
-	"NUWA_FREEZE_TIMEOUT_MS", "NUWA_FREEZE_ON_IDLE_MS", "NUWA_SIGNAL", "NUWA_FDS" };
+	"NUWA_FREEZE_TIMEOUT_MS", "NUWA_FREEZE_ON_IDLE_MS", "NUWA_SIGNAL", "NUWA_FDS", "NUWA_TEST_MAX_CHILDREN" };
 #define NVARS (sizeof vars / sizeof vars[0])
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -106,6 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(nuwa_cfg.clones >= 1 && nuwa_cfg.clones <= 1024);
 		assert(nuwa_cfg.timeout_ms >= 1 && nuwa_cfg.timeout_ms <= 3600000);
 		assert(nuwa_cfg.mode >= 0 && nuwa_cfg.mode <= 2 && nuwa_cfg.policy >= 0 && nuwa_cfg.policy <= 1);
+		assert(children_max >= 1 && children_max <= 4096);
 		nuwa_cfg = saved;
 		for (size_t i = 0; i < NVARS; i++)
 			unsetenv(vars[i]);
