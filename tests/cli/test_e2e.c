@@ -535,33 +535,6 @@ Test(e2e, uid_changed_after_start)
 	expect_state(p, "template");
 }
 
-/* CPU ticks (utime + stime) of the thread named `comm` in pid, or -1. */
-static long thread_ticks(pid_t pid, const char *comm)
-{
-	char path[384], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/task", pid);
-	DIR *d = opendir(path);
-	long ticks = -1;
-	for (struct dirent *e; d && (e = readdir(d));) {
-		snprintf(path, sizeof path, "/proc/%d/task/%s/stat", pid, e->d_name);
-		FILE *f = fopen(path, "re");
-		if (!f)
-			continue;
-		size_t n = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-		buf[n] = 0;
-		char *c = strchr(buf, '('), *r = strrchr(buf, ')');
-		if (!c || !r || (size_t)(r - c - 1) != strlen(comm) || strncmp(c + 1, comm, strlen(comm)))
-			continue;
-		unsigned long ut, st;
-		if (sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
-			ticks = (long)(ut + st);
-	}
-	if (d)
-		closedir(d);
-	return ticks;
-}
-
 /* A process whose descriptor table is full: the control thread does not
  * spin on the connection it cannot accept, `nuwa` gets a clear error at
  * once, and the process is controllable again once it closes some. */
@@ -580,10 +553,10 @@ Test(e2e, full_descriptor_table)
 	/* one client more, then a second without anyone retrying: no spin */
 	ct_nuwa(&o, 20000, "status", p, NULL);
 	CHECK(o.code == 1, "second status: exit %d: %s", o.code, o.err);
-	long t0 = thread_ticks(prog.pid, "nuwa-control");
+	long t0 = ct_thread_ticks(prog.pid, "nuwa-control");
 	CHECK(t0 >= 0, "no nuwa-control thread");
 	ct_sleep_ms(1000);
-	long t1 = thread_ticks(prog.pid, "nuwa-control");
+	long t1 = ct_thread_ticks(prog.pid, "nuwa-control");
 	CHECK(t1 - t0 < 20, "the control thread used %ld ticks in 1 s (spinning)", t1 - t0);
 	kill(prog.pid, SIGUSR1);
 	CHECK(ct_expect(&prog, "freed", 10000), "fds not freed");

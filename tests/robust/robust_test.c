@@ -150,30 +150,3 @@ int socket_exists(pid_t pid)
 	snprintf(path, sizeof path, "%s/%d.sock", ct_rundir(), pid);
 	return lstat(path, &st) == 0;
 }
-
-/* CPU ticks (utime + stime) of the thread named comm in pid, or -1. */
-long thread_ticks(pid_t pid, const char *comm)
-{
-	char path[384], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/task", pid);
-	DIR *d = opendir(path);
-	long ticks = -1;
-	for (struct dirent *e; d && (e = readdir(d));) {
-		snprintf(path, sizeof path, "/proc/%d/task/%s/stat", pid, e->d_name);
-		FILE *f = fopen(path, "re");
-		if (!f)
-			continue;
-		size_t n = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-		buf[n] = 0;
-		char *c = strchr(buf, '('), *r = strrchr(buf, ')');
-		if (!c || !r || (size_t)(r - c - 1) != strlen(comm) || strncmp(c + 1, comm, strlen(comm)))
-			continue;
-		unsigned long ut, st;
-		if (sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
-			ticks = (long)(ut + st);
-	}
-	if (d)
-		closedir(d);
-	return ticks;
-}

@@ -37,6 +37,5 @@ void  expect_state(const char *state);
 int   file_has(const char *suffix, pid_t pid, const char *text, int timeout_ms);
 int   sockets_in_rundir(void);
 int   socket_exists(pid_t pid);
-long  thread_ticks(pid_t pid, const char *comm);   /* utime + stime, or -1 */
 
 #endif

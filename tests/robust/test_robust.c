@@ -60,9 +60,9 @@ Test(signals, ignored_signal_changes_nothing)
 	freeze();
 	for (int i = 0; i < 3; i++)
 		kill(prog.pid, term_sigs[i]);
-	long t0 = thread_ticks(prog.pid, "nuwa-control");
+	long t0 = ct_thread_ticks(prog.pid, "nuwa-control");
 	ct_sleep_ms(1000);
-	long t1 = thread_ticks(prog.pid, "nuwa-control");
+	long t1 = ct_thread_ticks(prog.pid, "nuwa-control");
 	CHECK(ct_alive(prog.pid), "the template died of an ignored signal");
 	CHECK(t0 >= 0 && t1 - t0 < 20, "the control thread used %ld ticks in 1 s (spinning)",
 	      t1 - t0);
