@@ -152,7 +152,9 @@ static pid_t tmpl_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 	}
 	const struct fork_req req = { .spawn = sp, .ready_fd = sv[1], .ready_peer = sv[0] };
 	int fd = -1;
+	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
 	pid = fork_child(&req, &fd);
+	struct timespec t1 = ts_now(CLOCK_MONOTONIC);
 	nuwa_own_fd_drop(sv[1]);
 	struct nuwa_child *c = pid > 0 ? nuwa_child_add(pid, fd, NUWA_CHILD_SPAWN) : NULL;
 	if (!c) {
@@ -171,6 +173,8 @@ static pid_t tmpl_spawn(const struct ctl_spawn *sp, char *err, size_t errlen)
 		nuwa_warn("spawn: %s", err);
 		return r;
 	}
+	nuwa_debug("spawn timing (us): fork %ld, until the child was ready %ld", us_between(t0, t1),
+	           us_between(t1, ts_now(CLOCK_MONOTONIC)));
 	return pid;
 }
 
