@@ -264,19 +264,35 @@ static void populate(uintptr_t from, uintptr_t to)
 		SC(SYS_madvise, from, to - from, MADV_POPULATE_WRITE, 0, 0, 0);
 }
 
+static long populate_us;   /* child: how long populate_resumed() took */
+
+/* A glibc thread's TCB tops its stack block, so an idle thread's stack
+ * frames, its signal frame and its TCB lie within a few KiB: one range
+ * when they are this close, else one each. */
+#define ONE_RANGE (16 * 1024)
+
 static void populate_resumed(void)
 {
+	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
 	populate((uintptr_t)&nuwa_ft.slots[0], (uintptr_t)&nuwa_ft.slots[nuwa_ft.nslots]);
 	populate(control_slot.ctx.rsp - 32768, control_slot.ctx.rsp + 1);
 	for (int k = 0; k < clones.n; k++) {
 		struct park_slot *s = &nuwa_ft.slots[clones.idx[k]];
-		populate(s->ctx.rsp - 2048, s->ctx.rsp + 1);
-		if (s->uc) {
-			uintptr_t sp = (uintptr_t)s->uc->uc_mcontext.gregs[REG_RSP];
+		uintptr_t lo = s->ctx.rsp - 2048, hi = s->ctx.rsp + 1;
+		uintptr_t sp = s->uc ? (uintptr_t)s->uc->uc_mcontext.gregs[REG_RSP] : 0;
+		uintptr_t tcb = (uintptr_t)s->tcb;
+		if (sp > hi && sp - hi < ONE_RANGE)
+			hi = sp + 1;
+		else if (sp)
 			populate(sp - 512, sp + 1);
+		if (tcb + 4096 > hi && tcb + 4096 - lo < ONE_RANGE) {
+			hi = tcb + 4096;
+		} else {
+			populate(tcb - 4096, tcb + 4096);
 		}
-		populate((uintptr_t)s->tcb - 4096, (uintptr_t)s->tcb + 4096);
+		populate(lo, hi);
 	}
+	populate_us = us_between(t0, ts_now(CLOCK_MONOTONIC));
 }
 
 /* The forker, first task of the child.  Returns 1 when it must leave its
@@ -660,8 +676,9 @@ static void child_control_resume(const struct fork_req *req)
 	struct timespec t5 = ts_now(CLOCK_MONOTONIC);
 	nuwa_info("resumed %d threads in child %ld%s", want + 1, (long)sys_getpid(),
 	          req->pooled ? " (from the pool)" : "");
-	nuwa_debug("child timing (us): own state %ld, before resume %ld, threads cloned %ld, "
-	           "%s %ld, released %ld", us_between(t0, t1), us_between(t1, t2),
+	nuwa_debug("child timing (us): copy-on-write ahead %ld, own state %ld, before resume %ld, "
+	           "threads cloned %ld, %s %ld, released %ld", populate_us, us_between(t0, t1),
+	           us_between(t1, t2),
 	           us_between(t2, t3), req->pooled ? "in the pool" : "-", us_between(t3, t4),
 	           us_between(t4, t5));
 	child_steps_run(RESUMED, req);
