@@ -24,6 +24,10 @@ long long nuwa_last_freeze_us;
 
 struct task_list { pid_t *tids, me; int n, max; };
 
+/* How long past the freeze timeout a busy thread inside the loader is let
+ * run before it is parked anyway (a constructor that never returns). */
+#define LOADER_GRACE_S 1
+
 static int add_task(int dfd, const char *name, void *arg)
 {
 	struct task_list *l = arg;
@@ -160,7 +164,9 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 	static struct park_slot *sig_list[NUWA_MAX_THREADS];
 	struct timespec t0 = ts_now(CLOCK_MONOTONIC);
 	struct timespec tmo = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
-	struct timespec deadline = ts_add(t0, tmo), hard = ts_add(deadline, (struct timespec){ 2, 0 });
+	struct timespec deadline = ts_add(t0, tmo);
+	struct timespec loader_until = ts_add(deadline, (struct timespec){ LOADER_GRACE_S, 0 });
+	struct timespec hard = ts_add(loader_until, (struct timespec){ 2, 0 });
 	int forced = 0, stable_rounds = 0, busy_parked = 0, kernel_parked = 0;
 
 	if (nuwa_state != NUWA_STATE_RUNNING) {
@@ -249,6 +255,16 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 			 * futex wait, a fortified read, …): as idle as in one. */
 			if (!idle && (nr = task_syscall_asleep(s->tid)) >= 0)
 				idle = FP_KERNEL;
+			/* Busy inside the loader (it holds one of ld.so's locks):
+			 * parked there, the child and the template would both read
+			 * on through the file being loaded, whose offset they share
+			 * (fork shares open file descriptions): one of them reads
+			 * the ELF header at the other's offset (matrix:
+			 * dlopen-during-freeze, "invalid ELF header").  It gets
+			 * LOADER_GRACE_S more to leave the loader. */
+			if (!idle && forced && tls_rtld_held_by(s->tid) &&
+			    ts_cmp(ts_now(CLOCK_MONOTONIC), loader_until) < 0)
+				continue;
 			if (idle || forced) {
 				s->idle_at = idle;
 				s->kernel_nr = nr;

@@ -41,6 +41,24 @@ void tls_rtld_init(void)
 	rtld_global = p;
 }
 
+/* tid holds one of the loader's locks: it is inside dlopen(), dlclose(),
+ * dl_iterate_phdr() or a TLS allocation.  Read racily, from the control
+ * thread (the words are aligned ints: a stale answer only costs a wait). */
+int tls_rtld_held_by(pid_t tid)
+{
+	const size_t step = _Alignof(pthread_mutex_t);
+	if (!rtld_global || tid <= 0)
+		return 0;
+	for (size_t off = 0; off + sizeof(pthread_mutex_t) <= rtld_global_size; off += step) {
+		const volatile struct __pthread_mutex_s *m =
+			(const volatile struct __pthread_mutex_s *)(void *)(rtld_global + off);
+		if (m->__owner == tid && m->__lock != 0 && m->__count >= 1 &&
+		    (m->__kind & 0x7f) == PTHREAD_MUTEX_RECURSIVE_NP)
+			return 1;
+	}
+	return 0;
+}
+
 void tls_rtld_rebind(pid_t old_tid, pid_t new_tid)
 {
 	const size_t step = _Alignof(pthread_mutex_t);

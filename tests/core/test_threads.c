@@ -64,6 +64,17 @@ Test(threads, spinners_random20)
 	nh_run_clones("spin", &o, 20, 1, 40);
 }
 
+/* A thread busy inside dlopen() (a module constructor spinning 600 ms) when
+ * a 50 ms freeze times out: it is not parked inside the loader (where the
+ * clone and the original would read on through one shared file offset),
+ * but once it has left it (tests/scenarios/dlctor.c). */
+Test(threads, busy_inside_dlopen_not_parked_there)
+{
+	struct nh_opts o = { .argv = ARGV(getenv("NUWA_SCENARIO_DIR")),
+	                     .env = ENV("NUWA_FREEZE_TIMEOUT_MS=50") };
+	nh_run_clones("dlctor", &o, 1, 1, 0);
+}
+
 Test(threads, constructor_threads_twice)
 {
 	nh_run_clones("ctor", NULL, 2, 1, 0);

@@ -124,9 +124,14 @@ static void *dl_loop(void *a)
 	struct loop *l = a;
 	while (!atomic_load(&l->stop)) {
 		void *h = dlopen(dlpath, RTLD_NOW | RTLD_LOCAL);
+		const char *why = h ? NULL : dlerror();
 		int (*f)(int) = h ? (int (*)(int))dlsym(h, "mx_dl_value") : NULL;
+		if (h && !f)
+			why = dlerror();
 		int v = f ? f(5) : -1;
-		if (v != 15 + 1234)
+		if (why && atomic_fetch_add(&l->bad, 1) == 0)
+			snprintf(l->why, sizeof l->why, "%s: %s", h ? "dlsym" : "dlopen", why);
+		else if (!why && v != 15 + 1234)
 			loop_bad(l, "dlopen'ed function returned %ld", v);
 		if (h)
 			dlclose(h);
