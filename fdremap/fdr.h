@@ -184,10 +184,11 @@ void fdr_msgs_close_fds(struct fdr_chan *c);    /* sock.c: in-flight SCM_RIGHTS 
 long fdr_sock_send(struct fdr_snap *s, int fd, const struct fdr_msg *m, size_t off, size_t len);
 void fdr_sock_set_sndbuf(int fd, int sndbuf, int origfd);
 /* sock_mem.c: unix_diag request for socket ino (recv'd into buf: length or
- * <0); refill a stream queue, full in the child iff the sender's charge
- * wmem (-1 unknown) reached sndbuf in the template */
+ * <0); refill a stream queue through sender fd, full in the child iff the
+ * sender's charge wmem (-1 unknown) reached sndbuf in the template (origfd:
+ * its number, for messages) */
 long fdr_unix_diag(int nl, unsigned ino, unsigned show, void *buf, size_t len);
-int  fdr_stream_refill(struct fdr_snap *s, int fd, struct fdr_msg *q, long wmem, long sndbuf);
+int  fdr_stream_refill(struct fdr_snap *s, int fd, struct fdr_msg *q, long wmem, long sndbuf, int origfd);
 /* decide for an object wholly inside the process (eventfd, timerfd, signalfd,
  * epoll, inotify): rebuilt unless a child process holds it too */
 void fdr_decide_own(struct fdr_snap *s, struct fdr_chan *c, int recreate, int fd);

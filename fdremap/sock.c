@@ -319,7 +319,7 @@ static int sock_rebuild(struct fdr_snap *s, struct fdr_chan *c)
 		long e = 0;
 		if (c->sotype == SOCK_STREAM)
 			e = fdr_stream_refill(s, sv[1 - side], c->q[side], from ? from->u.sk.wmem : -1,
-					      from ? from->u.sk.sndbuf : 0);
+					      from ? from->u.sk.sndbuf : 0, from ? from->rep : -1);
 		for (struct fdr_msg *m = c->q[side]; c->sotype != SOCK_STREAM && m && e >= 0; m = m->next)
 			e = fdr_sock_send(s, sv[1 - side], m, 0, m->len);
 		if (e < 0)

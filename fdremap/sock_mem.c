@@ -170,24 +170,24 @@ static int refill_fast(struct fdr_snap *s, int fd, struct cur *c)
 /* The sender was found full before the end: setsockopt(SO_SNDBUF) raises
  * the limit (up to wmem_max) for the rest, and the old one comes back:
  * a charge at or above sk_sndbuf is what full means. */
-static int refill_raised(struct fdr_snap *s, int fd, struct cur *c)
+static int refill_raised(struct fdr_snap *s, int fd, struct cur *c, int origfd)
 {
 	int old = 0, big = 1 << 30;
 	socklen_t l = sizeof old;
 	if (sys_getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &old, &l) < 0)
 		return -EAGAIN;
-	nuwa_info("fdremap: socket fd %d: full before its last byte; the rest goes in under a raised send buffer", fd);
+	nuwa_info("fdremap: socket fd %d: full before its last byte; the rest goes in under a raised send buffer", origfd);
 	sys_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
 	sys_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
 	int e = refill_fast(s, fd, c);
-	fdr_sock_set_sndbuf(fd, old, fd);
+	fdr_sock_set_sndbuf(fd, old, origfd);
 	return e;
 }
 
-static int refill_rest(struct fdr_snap *s, int fd, struct cur *c)
+static int refill_rest(struct fdr_snap *s, int fd, struct cur *c, int origfd)
 {
 	int e = refill_fast(s, fd, c);
-	return e == -EAGAIN ? refill_raised(s, fd, c) : e;
+	return e == -EAGAIN ? refill_raised(s, fd, c, origfd) : e;
 }
 
 /* ---- full: one skb per write ----------------------------------------------- */
@@ -232,17 +232,17 @@ static long pick(const struct meter *mt, long rest, long d, long run)
 	return c > 0 ? c : 1;
 }
 
-static int refill_full(struct fdr_snap *s, int fd, struct cur c, long rest, struct meter *mt)
+static int refill_full(struct fdr_snap *s, int fd, struct cur c, long rest, struct meter *mt, int origfd)
 {
 	while (c.m) {
 		long d = mt->sndbuf - mt->w;
 		if (d <= 0)
-			return refill_raised(s, fd, &c);
+			return refill_raised(s, fd, &c, origfd);
 		long k = pick(mt, rest, d, run_len(c));
 		int fds = c.off == 0 && c.m->nfds;
 		long r = fdr_sock_send(s, fd, c.m, c.off, (size_t)k);
 		if (r == -EAGAIN)
-			return refill_raised(s, fd, &c);
+			return refill_raised(s, fd, &c, origfd);
 		if (r < 0)
 			return (int)r;
 		advance(&c, r);
@@ -250,11 +250,11 @@ static int refill_full(struct fdr_snap *s, int fd, struct cur c, long rest, stru
 		if (r == 1 && !fds)
 			mt->w += mt->t1;           /* a 1-byte skb: nothing to read back */
 		else if (measure(mt) < 0)
-			return refill_rest(s, fd, &c);
+			return refill_rest(s, fd, &c, origfd);
 	}
 	if (measure(mt) == 0 && mt->w < mt->sndbuf)
-		nuwa_info("fdremap: socket fd %d: %ld bytes cannot fill a %ld-byte send buffer; the rebuilt queue is not full",
-			  fd, mt->w, mt->sndbuf);
+		nuwa_info("fdremap: socket fd %d: its queued bytes cannot be charged its %ld-byte send buffer (%ld); the rebuilt queue is not full",
+			  origfd, mt->sndbuf, mt->w);
 	return 0;
 }
 
@@ -266,13 +266,13 @@ static long queue_len(const struct fdr_msg *q)
 	return n;
 }
 
-int fdr_stream_refill(struct fdr_snap *s, int fd, struct fdr_msg *q, long wmem, long sndbuf)
+int fdr_stream_refill(struct fdr_snap *s, int fd, struct fdr_msg *q, long wmem, long sndbuf, int origfd)
 {
 	struct cur c = { q, 0 };
 	if (!q)
 		return 0;
 	if (wmem < 0 || sndbuf <= 0 || wmem < sndbuf)
-		return refill_rest(s, fd, &c);
+		return refill_rest(s, fd, &c, origfd);
 	struct meter mt = { .nl = -1 };
 	struct stat st;
 	int e;
@@ -284,10 +284,10 @@ int fdr_stream_refill(struct fdr_snap *s, int fd, struct fdr_msg *q, long wmem, 
 			mt.lmax = mt.sndbuf / 2 - 64 < 32768 ? mt.sndbuf / 2 - 64 : 32768;
 	}
 	if (mt.lmax < 1 || probe_costs(&mt) < 0) {
-		nuwa_info("fdremap: socket fd %d: send buffer accounting unreadable; the rebuilt queue may not be full", fd);
-		e = refill_rest(s, fd, &c);
+		nuwa_info("fdremap: socket fd %d: send buffer accounting unreadable; the rebuilt queue may not be full", origfd);
+		e = refill_rest(s, fd, &c, origfd);
 	} else {
-		e = refill_full(s, fd, c, queue_len(q), &mt);
+		e = refill_full(s, fd, c, queue_len(q), &mt, origfd);
 	}
 	if (mt.nl >= 0)
 		sys_close(mt.nl);
