@@ -137,13 +137,17 @@ static int peek_queue(struct fdr_snap *s, int fd, int type, struct fdr_msg **tai
 	int dgram = type != SOCK_STREAM;
 	if (!dgram && avail <= 0)
 		return 0;
-	enum { SCRATCH = 1 << 16 };
-	char *scratch = dgram ? NULL : fdr_alloc(&s->arena, SCRATCH);
+	/* A stream peek asks for all that is left, into one buffer: once its
+	 * buffer is full, unix_stream_read_generic(MSG_PEEK) goes on over the
+	 * next skbs with empty chunks and takes the descriptors of the first
+	 * that carries some, which the next peek then reports again. */
+	char *all = dgram ? NULL : fdr_alloc(&s->arena, (size_t)avail);
+	size_t got = 0;
 	union { struct cmsghdr h; char b[CMSG_SPACE(253 * sizeof(int))]; } cb;
 	int zero = 0;
 	for (long iter = 0; iter < 1000000; iter++) {
-		size_t want = SCRATCH;
-		char *buf = scratch;
+		size_t want = (size_t)avail - got;
+		char *buf = all ? all + got : NULL;
 		if (dgram) {
 			/* size of the next record: MSG_TRUNC returns its real length */
 			char one;
@@ -176,14 +180,7 @@ static int peek_queue(struct fdr_snap *s, int fd, int type, struct fdr_msg **tai
 		if (!m)
 			return -ENOMEM;
 		m->len = (size_t)r;
-		if (dgram) {
-			m->data = buf;
-		} else {
-			m->data = fdr_alloc(&s->arena, (size_t)r);
-			if (!m->data)
-				return -ENOMEM;
-			memcpy(m->data, buf, (size_t)r);
-		}
+		m->data = buf;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 				continue;
@@ -201,7 +198,7 @@ static int peek_queue(struct fdr_snap *s, int fd, int type, struct fdr_msg **tai
 			nuwa_warn("fdremap: socket fd %d: descriptors in flight were truncated", fd);
 		*tail = m;
 		tail = &m->next;
-		if (!dgram && (avail -= (int)r) <= 0)
+		if (!dgram && (got += (size_t)r) >= (size_t)avail)
 			return 0;
 	}
 	return 0;
