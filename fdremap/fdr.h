@@ -116,7 +116,8 @@ struct fdr_desc {
 		struct { struct fdr_watch *w; int nw; } in;
 		struct { off_t pos; } file;
 		struct { unsigned long peer; int type, shut, named, hinted, listening;
-			 int passcred, rcvlowat, peekoff, sndbuf, rcvbuf; struct timeval rcvtimeo, sndtimeo; } sk;
+			 int passcred, rcvlowat, peekoff, sndbuf, rcvbuf; struct timeval rcvtimeo, sndtimeo;
+			 long wmem; /* SK_MEMINFO_WMEM_ALLOC, -1 unknown */ } sk;
 	} u;
 };
 
@@ -177,6 +178,17 @@ void fdr_mark_foreign(struct fdr_snap *s);  /* other processes holding our chann
 
 /* ---- shared by the kinds -------------------------------------------------- */
 void fdr_msgs_close_fds(struct fdr_chan *c);    /* sock.c: in-flight SCM_RIGHTS */
+/* sock.c: one sendmsg of len bytes of a queue from byte off of m on (no
+ * later message in them carries descriptors; m's go with them when off is
+ * 0): bytes taken or -errno.  Set SO_SNDBUF to what getsockopt reads back. */
+long fdr_sock_send(struct fdr_snap *s, int fd, const struct fdr_msg *m, size_t off, size_t len);
+void fdr_sock_set_sndbuf(int fd, int sndbuf, int origfd);
+/* sock_mem.c: unix_diag request for socket ino (recv'd into buf: length or
+ * <0); refill a stream queue through sender fd, full in the child iff the
+ * sender's charge wmem (-1 unknown) reached sndbuf in the template (origfd:
+ * its number, for messages) */
+long fdr_unix_diag(int nl, unsigned ino, unsigned show, void *buf, size_t len);
+int  fdr_stream_refill(struct fdr_snap *s, int fd, struct fdr_msg *q, long wmem, long sndbuf, int origfd);
 /* decide for an object wholly inside the process (eventfd, timerfd, signalfd,
  * epoll, inotify): rebuilt unless a child process holds it too */
 void fdr_decide_own(struct fdr_snap *s, struct fdr_chan *c, int recreate, int fd);

@@ -8,7 +8,9 @@
  * every recvmsg(MSG_PEEK) continues where the previous one stopped
  * (socket(7)), the technique CRIU uses to dump unix queues.  The parent's
  * queues stay exactly as they were (boundaries, SCM_RIGHTS, credentials,
- * shutdown), so nothing has to be written back and nothing can fail there. */
+ * shutdown), so nothing has to be written back and nothing can fail there.
+ * A child writes the copy into its new pair; for a stream, the cut into
+ * skbs decides whether the sender is full, so sock_mem.c does that part. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -25,23 +27,12 @@
 #define TCP_LISTEN 10
 #endif
 
-/* One exact unix_diag lookup; 0 on success. */
+/* One exact unix_diag lookup; 0 on success.  The sender's charge
+ * (SK_MEMINFO_WMEM_ALLOC) tells whether its stream queue is full (sock_mem.c). */
 static int diag_one(int nl, unsigned ino, struct fdr_desc *d)
 {
-	struct { struct nlmsghdr h; struct unix_diag_req r; } req;
-	memset(&req, 0, sizeof req);
-	req.h.nlmsg_len = sizeof req;
-	req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	req.h.nlmsg_flags = NLM_F_REQUEST;
-	req.r.sdiag_family = AF_UNIX;
-	req.r.udiag_states = ~0u;
-	req.r.udiag_ino = ino;
-	req.r.udiag_cookie[0] = req.r.udiag_cookie[1] = ~0u;
-	req.r.udiag_show = UDIAG_SHOW_PEER | UDIAG_SHOW_NAME;
-	if (sys_sendto(nl, &req, sizeof req, 0) < 0)
-		return -1;
 	long buf[1024];
-	long n = sys_recvfrom(nl, buf, sizeof buf, 0);
+	long n = fdr_unix_diag(nl, ino, UDIAG_SHOW_PEER | UDIAG_SHOW_NAME | UDIAG_SHOW_MEMINFO, buf, sizeof buf);
 	if (n <= 0)
 		return -1;
 	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
@@ -62,6 +53,9 @@ static int diag_one(int nl, unsigned ino, struct fdr_desc *d)
 				d->u.sk.named = 1;
 			else if (a->nla_type == UNIX_DIAG_SHUTDOWN)
 				d->u.sk.shut = *(unsigned char *)v;
+			else if (a->nla_type == UNIX_DIAG_MEMINFO &&
+				 a->nla_len >= NLA_HDRLEN + (SK_MEMINFO_WMEM_ALLOC + 1) * sizeof(unsigned))
+				d->u.sk.wmem = ((unsigned *)v)[SK_MEMINFO_WMEM_ALLOC];
 			int al = NLA_ALIGN(a->nla_len);
 			len -= al;
 			a = (struct nlattr *)((char *)a + al);
@@ -88,6 +82,7 @@ static int unix_probe(struct fdr_snap *s)
 		int fd = d->rep;
 		unsigned long ino = s->fds[d->repi].ino, hpeer;
 		int htype;
+		d->u.sk.wmem = -1;
 		if (nl == -1)
 			nl = (int)sys_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 		if (nl < 0 || diag_one(nl, (unsigned)ino, d) < 0) {
@@ -142,13 +137,17 @@ static int peek_queue(struct fdr_snap *s, int fd, int type, struct fdr_msg **tai
 	int dgram = type != SOCK_STREAM;
 	if (!dgram && avail <= 0)
 		return 0;
-	enum { SCRATCH = 1 << 16 };
-	char *scratch = dgram ? NULL : fdr_alloc(&s->arena, SCRATCH);
+	/* A stream peek asks for all that is left, into one buffer: once its
+	 * buffer is full, unix_stream_read_generic(MSG_PEEK) goes on over the
+	 * next skbs with empty chunks and takes the descriptors of the first
+	 * that carries some, which the next peek then reports again. */
+	char *all = dgram ? NULL : fdr_alloc(&s->arena, (size_t)avail);
+	size_t got = 0;
 	union { struct cmsghdr h; char b[CMSG_SPACE(253 * sizeof(int))]; } cb;
 	int zero = 0;
 	for (long iter = 0; iter < 1000000; iter++) {
-		size_t want = SCRATCH;
-		char *buf = scratch;
+		size_t want = (size_t)avail - got;
+		char *buf = all ? all + got : NULL;
 		if (dgram) {
 			/* size of the next record: MSG_TRUNC returns its real length */
 			char one;
@@ -181,14 +180,7 @@ static int peek_queue(struct fdr_snap *s, int fd, int type, struct fdr_msg **tai
 		if (!m)
 			return -ENOMEM;
 		m->len = (size_t)r;
-		if (dgram) {
-			m->data = buf;
-		} else {
-			m->data = fdr_alloc(&s->arena, (size_t)r);
-			if (!m->data)
-				return -ENOMEM;
-			memcpy(m->data, buf, (size_t)r);
-		}
+		m->data = buf;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 				continue;
@@ -206,7 +198,7 @@ static int peek_queue(struct fdr_snap *s, int fd, int type, struct fdr_msg **tai
 			nuwa_warn("fdremap: socket fd %d: descriptors in flight were truncated", fd);
 		*tail = m;
 		tail = &m->next;
-		if (!dgram && (avail -= (int)r) <= 0)
+		if (!dgram && (got += (size_t)r) >= (size_t)avail)
 			return 0;
 	}
 	return 0;
@@ -240,16 +232,21 @@ void fdr_msgs_close_fds(struct fdr_chan *c)
 				sys_close(m->fds[j]);
 }
 
+/* SO_SNDBUF/SO_RCVBUF read back doubled (socket(7)): set half */
+void fdr_sock_set_sndbuf(int fd, int sndbuf, int origfd)
+{
+	if (sndbuf > 0 && getopt_int(fd, SO_SNDBUF) != sndbuf) {
+		int v = sndbuf / 2;
+		if (sys_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v) < 0 ||
+		    getopt_int(fd, SO_SNDBUF) != sndbuf)
+			if (sys_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof v) < 0)
+				nuwa_warn("fdremap: socket fd %d: send buffer %d not restored", origfd, sndbuf);
+	}
+}
+
 static void set_opts(int fd, struct fdr_desc *d, int origfd)
 {
-	/* SO_SNDBUF/SO_RCVBUF read back doubled (socket(7)): set half */
-	if (d->u.sk.sndbuf > 0 && getopt_int(fd, SO_SNDBUF) != d->u.sk.sndbuf) {
-		int v = d->u.sk.sndbuf / 2;
-		if (sys_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v) < 0 ||
-		    getopt_int(fd, SO_SNDBUF) != d->u.sk.sndbuf)
-			if (sys_setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof v) < 0)
-				nuwa_warn("fdremap: socket fd %d: send buffer %d not restored", origfd, d->u.sk.sndbuf);
-	}
+	fdr_sock_set_sndbuf(fd, d->u.sk.sndbuf, origfd);
 	if (d->u.sk.rcvbuf > 0 && getopt_int(fd, SO_RCVBUF) != d->u.sk.rcvbuf) {
 		int v = d->u.sk.rcvbuf / 2;
 		if (sys_setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v) < 0 ||
@@ -268,12 +265,21 @@ static void set_opts(int fd, struct fdr_desc *d, int origfd)
 		sys_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &d->u.sk.sndtimeo, sizeof z);
 }
 
-static int send_msg(struct fdr_snap *s, int fd, struct fdr_msg *m)
+/* One sendmsg, gathering the messages after m (fdr.h); a stream may take
+ * part of it, a record all or nothing. */
+long fdr_sock_send(struct fdr_snap *s, int fd, const struct fdr_msg *m, size_t off, size_t len)
 {
 	union { struct cmsghdr h; char b[CMSG_SPACE(253 * sizeof(int))]; } cb;
-	struct iovec iov = { m->data, m->len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (m->nfds) {
+	struct iovec iov[16];
+	int n = 0;
+	for (const struct fdr_msg *p = m; p && len && n < 16; p = p->next) {
+		size_t at = p == m ? off : 0, k = p->len - at < len ? p->len - at : len;
+		if (k)
+			iov[n++] = (struct iovec){ p->data + at, k };
+		len -= k;
+	}
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+	if (m->nfds && off == 0) {
 		mh.msg_control = &cb;
 		mh.msg_controllen = CMSG_SPACE(m->nfds * sizeof(int));
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
@@ -287,20 +293,10 @@ static int send_msg(struct fdr_snap *s, int fd, struct fdr_msg *m)
 			out[j] = k >= 0 && s->chans[s->descs[k].chan].action == FDA_REBUILD ? s->descs[k].rep : m->fds[j];
 		}
 	}
-	for (;;) {
-		long r = sys_sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (r == -EINTR)
-			continue;
-		if (r < 0)
-			return (int)r;
-		if ((size_t)r == iov.iov_len)
-			return 0;
-		/* a stream may take it in parts; descriptors went with the first */
-		iov.iov_base = (char *)iov.iov_base + r;
-		iov.iov_len -= (size_t)r;
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-	}
+	long r;
+	while ((r = sys_sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL)) == -EINTR)
+		;
+	return r;
 }
 
 static int sock_rebuild(struct fdr_snap *s, struct fdr_chan *c)
@@ -313,16 +309,20 @@ static int sock_rebuild(struct fdr_snap *s, struct fdr_chan *c)
 	for (int side = 0; side < 2; side++)
 		if (d[side])
 			set_opts(sv[side], d[side], d[side]->rep);
-	/* data queued for side i was sent by side 1-i; send it again, in order */
-	for (int side = 0; side < 2; side++)
-		for (struct fdr_msg *m = c->q[side]; m; m = m->next) {
-			int e = send_msg(s, sv[1 - side], m);
-			if (e < 0) {
-				nuwa_err("fdremap: socket fd %d: could not requeue %zu bytes in the child: %s",
-					 d[side] ? d[side]->rep : -1, m->len, fdr_errname(e));
-				break;
-			}
-		}
+	/* data queued for side i was sent by side 1-i; send it again, in order:
+	 * a stream as full as the template's was (sock_mem.c), records one by one */
+	for (int side = 0; side < 2; side++) {
+		struct fdr_desc *from = d[1 - side];
+		long e = 0;
+		if (c->sotype == SOCK_STREAM)
+			e = fdr_stream_refill(s, sv[1 - side], c->q[side], from ? from->u.sk.wmem : -1,
+					      from ? from->u.sk.sndbuf : 0, from ? from->rep : -1);
+		for (struct fdr_msg *m = c->q[side]; c->sotype != SOCK_STREAM && m && e >= 0; m = m->next)
+			e = fdr_sock_send(s, sv[1 - side], m, 0, m->len);
+		if (e < 0)
+			nuwa_err("fdremap: socket fd %d: could not requeue its queue in the child: %s",
+				 d[side] ? d[side]->rep : -1, fdr_errname(e));
+	}
 	for (int side = 0; side < 2; side++) {
 		int sh = c->shut[side] & 3; /* RCV_SHUTDOWN 1, SEND_SHUTDOWN 2 */
 		if (sh)

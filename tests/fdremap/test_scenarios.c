@@ -29,6 +29,10 @@ static void two_clones(const char *name, const struct nh_opts *o)
 /* queued data exactly once everywhere; 10 000 self-pipe wake-ups each */
 Test(fd, channels_queued_data_and_wakeups) { two_clones("fd_channels", NULL); }
 
+/* full unix stream queues (written in 1 to 65536-byte writes) stay full in
+ * each clone, a queue with room keeps room; every byte once, in order */
+Test(fd, stream_full_stays_full) { two_clones("fd_streamfull", NULL); }
+
 /* each process's epoll loop sees exactly its own events */
 Test(fd, epoll_loop_own_events) { two_clones("fd_epoll", NULL); }
 
