@@ -30,6 +30,7 @@
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -57,6 +58,12 @@ static int sig, block;
 static volatile int calls, off_altstack;
 static volatile int stop;
 static volatile pid_t target_tid;
+/* Threads done with their set-up.  READY only once all are: a worker that
+ * installed its handler after the freeze began would put the program's
+ * handler back in the middle of it, and libnuwa's park signals would reach
+ * the program (seen: "ran 3 times", sent by the template to workers 1-3,
+ * under load) — a thing the Go runtime never does after start-up. */
+static volatile int set_up;
 static struct ksigaction installed;   /* as the kernel returned it after install */
 
 static long raw_sigaction(int s, const struct ksigaction *a, struct ksigaction *o)
@@ -64,13 +71,22 @@ static long raw_sigaction(int s, const struct ksigaction *a, struct ksigaction *
 	return syscall(SYS_rt_sigaction, s, a, o, 8);
 }
 
+/* Who sent each signal the handler saw (si_code, si_pid, the receiving
+ * tid), for the failure message. */
+static struct { int code, pid, tid; } seen[8];
+
 static void handler(int s, siginfo_t *si, void *uc)
 {
-	(void)si; (void)uc;
+	(void)uc;
 	stack_t ss;
 	if (s != sig || sigaltstack(NULL, &ss) < 0 || !(ss.ss_flags & SS_ONSTACK))
 		off_altstack++;
-	__atomic_add_fetch(&calls, 1, __ATOMIC_SEQ_CST);
+	int n = __atomic_fetch_add(&calls, 1, __ATOMIC_SEQ_CST);
+	if (n < 8) {
+		seen[n].code = si->si_code;
+		seen[n].pid = si->si_pid;
+		seen[n].tid = (int)syscall(SYS_gettid);
+	}
 }
 
 static void install(void)
@@ -96,6 +112,7 @@ static void *worker(void *arg)
 		install();
 	if (i == 0)
 		target_tid = scn_gettid();
+	__atomic_add_fetch(&set_up, 1, __ATOMIC_SEQ_CST);
 	while (!stop)
 		futex_wait(&stop, 0);
 	/* Off the alternate stack, and free it: once the thread is gone
@@ -121,6 +138,7 @@ static void *blocker(void *arg)
 	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &m, NULL, 8) < 0)
 		scn_fail("raw rt_sigprocmask: %s", strerror(errno));
 	__atomic_store_n(&target_tid, scn_gettid(), __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&set_up, 1, __ATOMIC_SEQ_CST);
 	while (!stop)
 		futex_wait(&stop, 0);
 	return NULL;
@@ -137,8 +155,15 @@ static void poke(int want)
 		scn_fail("pthread_kill: %s", strerror(e));
 	for (int i = 0; i < 5000 && calls < want; i++)
 		scn_sleep_ms(1);
-	if (calls != want)
-		scn_fail("the program's handler ran %d times, expected %d", calls, want);
+	if (calls != want) {
+		char who[256] = "";
+		size_t off = 0;
+		for (int i = 0; i < calls && i < 8 && off < sizeof who - 40; i++)
+			off += (size_t)snprintf(who + off, sizeof who - off, " [code %d from pid %d to tid %d]",
+			                        seen[i].code, seen[i].pid, seen[i].tid);
+		scn_fail("the program's handler ran %d times, expected %d (pid %d):%s", calls, want,
+		         (int)getpid(), who);
+	}
 	if (off_altstack)
 		scn_fail("the program's handler ran off its sigaltstack %d times", off_altstack);
 }
@@ -177,7 +202,8 @@ int main(int argc, char **argv)
 		t[nt++] = scn_thread(blocker, NULL);
 		t[nt++] = scn_thread(worker, (void *)(intptr_t)1);
 	}
-	while (!__atomic_load_n(&target_tid, __ATOMIC_SEQ_CST))
+	while (!__atomic_load_n(&target_tid, __ATOMIC_SEQ_CST) ||
+	       __atomic_load_n(&set_up, __ATOMIC_SEQ_CST) < nt)
 		scn_sleep_ms(1);
 	target = t[0];
 	if (!block)
