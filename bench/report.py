@@ -273,8 +273,11 @@ def targets(res):
     s64 = _find(res["spawn"], threads=64, heap_mib=16)
     add("spawn without pool / raw fork, T=64 H=16", "<= 3", s64 and s64["spawn_over_fork"],
         lambda v: v <= 3, "x",
-        "64 threads cloned back (two tasks clone, on 2 CPUs) and woken: about 3 ms of the "
-        "spawn against a 16 MiB fork of well under 1 ms; the pool takes all of it off the "
+        "measured per phase (NUWA_LOG=debug): the template's fork ~0.65 ms (as the raw "
+        "fork), copy-on-write ahead 0.3-0.6 ms, 63 clones 0.3-0.8 ms, the ready/release "
+        "round trip ~0.5 ms, then the benchmark's own wake-up of 64 threads through their "
+        "channels ~1 ms, which the raw fork's one-thread child never pays; 3 x 0.56 ms "
+        "is less than that last step alone.  The pool takes all but the wake-up off the "
         "request's path")
     add("cold start / spawn, T=16 H=256", ">= 20", s and s["cold_over_spawn"], lambda v: v >= 20, "x")
     b = res.get("burst") or {}
@@ -286,9 +289,11 @@ def targets(res):
     f = _find(res["freeze"], threads=64, load=False)
     fl = f and med(f["freeze_log_us"])
     add("freeze, 64 idle threads", "<= 500 us", fl, lambda v: v <= 500, "us",
-        ("every idle thread is signalled in one pass and the last to park wakes the "
-         "control thread, but each still takes one signal delivery, a handler of four "
-         "system calls and a futex wait (10-20 us on this 2-CPU VM), two CPUs for 64")
+        ("the registry's idle threads are signalled before the first /proc listing and "
+         "park in parallel with it, one listing after the last park ends it; what is left "
+         "is per thread: a wake-up by signal, the handler (2-3 us, its 5 system calls "
+         "included) and a futex wait, some 9-11 us, mostly run one after another on the "
+         "other CPU while the control thread sends")
         if fl is not None or not f else
         "no libnuwa freeze timing; nuwa_clone call (upper bound) = %s" % fmt_us(f["clone_call_us"]))
     m = _find(res["memory"], threads=16, heap_mib=256)

@@ -192,6 +192,7 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 	__atomic_store_n(&nuwa_ft.nslots, 0, __ATOMIC_RELEASE);
 	nuwa_ft.parked = 0;
 	nuwa_ft.park_target = 0;
+	nuwa_ft.park_anyway = 0;
 	__atomic_store_n(&nuwa_ft.active, 1, __ATOMIC_RELEASE);
 	int signalled = send_park(sig_list, registered_idle(sig_list), 0); /* first ones only */
 
@@ -218,6 +219,11 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 			}
 			s->present = 1;
 		}
+		/* The loader's grace is over: a busy task inside it parks there
+		 * (park.c declines until then). */
+		if (forced && !nuwa_ft.park_anyway &&
+		    ts_cmp(ts_now(CLOCK_MONOTONIC), loader_until) >= 0)
+			__atomic_store_n(&nuwa_ft.park_anyway, 1, __ATOMIC_RELEASE);
 		/* Every idle task is signalled in one pass, and they park in
 		 * parallel: decide first, then publish the target, then send. */
 		int nsig = 0;
@@ -255,15 +261,20 @@ int freeze_all(int timeout_ms, char *err, size_t errlen)
 			 * futex wait, a fortified read, …): as idle as in one. */
 			if (!idle && (nr = task_syscall_asleep(s->tid)) >= 0)
 				idle = FP_KERNEL;
+			/* Asleep in a system call inside the loader (its open() of
+			 * the object, a lock of its malloc): busy, see below. */
+			if (idle == FP_KERNEL && tls_rtld_held_by(s->tid))
+				idle = FP_BUSY;
 			/* Busy inside the loader (it holds one of ld.so's locks):
 			 * parked there, the child and the template would both read
 			 * on through the file being loaded, whose offset they share
 			 * (fork shares open file descriptions): one of them reads
 			 * the ELF header at the other's offset (matrix:
 			 * dlopen-during-freeze, "invalid ELF header").  It gets
-			 * LOADER_GRACE_S more to leave the loader. */
-			if (!idle && forced && tls_rtld_held_by(s->tid) &&
-			    ts_cmp(ts_now(CLOCK_MONOTONIC), loader_until) < 0)
+			 * LOADER_GRACE_S more to leave the loader.  Looked at here
+			 * so as not to signal in vain; the park handler decides,
+			 * exactly (it may have entered the loader since). */
+			if (!idle && forced && !nuwa_ft.park_anyway && tls_rtld_held_by(s->tid))
 				continue;
 			if (idle || forced) {
 				s->idle_at = idle;

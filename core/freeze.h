@@ -55,6 +55,7 @@ struct freeze_table {
 	volatile int leaving;      /* child: tasks released but not out of their slot */
 	volatile int parked;       /* freeze: tasks that parked (futex the control waits on) */
 	volatile int park_target;  /* freeze: tasks signalled; the one that makes it wakes */
+	volatile int park_anyway;  /* freeze: park busy tasks even inside the loader */
 	volatile int nslots;
 	struct park_slot slots[NUWA_MAX_THREADS];
 };

@@ -75,6 +75,16 @@ void park_handler(int sig, siginfo_t *si, void *ucv)
 	 * asleep in a system call outside the wrappers: keep that, unless
 	 * the thread has since entered a freeze point. */
 	int fp = self_ok ? self->idle : FP_BUSY;
+	if (fp == FP_BUSY && !__atomic_load_n(&nuwa_ft.park_anyway, __ATOMIC_ACQUIRE) &&
+	    tls_rtld_held_by(tid)) {
+		/* Interrupted inside the loader, not at a freeze point: a child
+		 * and the template would both read on through the object's file
+		 * description (core/freeze.c, LOADER_GRACE_S).  Not here: the
+		 * control thread signals again. */
+		__atomic_store_n(&s->state, SLOT_LISTED, __ATOMIC_RELEASE);
+		nuwa_futex_wake(&nuwa_ft.parked, 1);
+		goto out;
+	}
 	if (fp != FP_BUSY || s->idle_at != FP_KERNEL)
 		s->idle_at = fp;
 	s->known = self_ok;

@@ -30,6 +30,11 @@
 static int snapshot_fds(char *err, size_t errlen)
 {
 	nuwa_children_prune();
+	/* every program thread is parked: a holder of ld.so's locks is one */
+	pid_t in_loader = tls_rtld_holder();
+	fdremap_loader_frozen(in_loader != 0);
+	if (in_loader)
+		nuwa_debug("thread %d is frozen inside the loader", (int)in_loader);
 	int r = fdremap_prepare(err, errlen);
 	if (r == 0 && (r = resources_prepare(err, errlen)) < 0)
 		fdremap_finish();

@@ -24,6 +24,8 @@ int  fdremap_prepare(char *err, size_t errlen); /* 0 or -errno */
  * must not run. */
 int  fdremap_child_setup(void);
 void fdremap_finish(void);
+/* Before fdremap_prepare(): a thread is parked inside the loader (file.c). */
+void fdremap_loader_frozen(int yes);
 
 /* Policy overrides: NUWA_FDS="5=share,7=recreate,9=close" and nuwa_fd_policy(). */
 int fdremap_parse_spec(const char *spec, char *err, size_t errlen);

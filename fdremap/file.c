@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include "fdr.h"
+#include "fdremap.h"
 
 static int file_discover(struct fdr_snap *s, struct fdr_desc *d, const char *info)
 {
@@ -12,11 +13,47 @@ static int file_discover(struct fdr_snap *s, struct fdr_desc *d, const char *inf
 	return 0;
 }
 
+/* A thread parked inside the loader (fdremap_loader_frozen(): only when a
+ * busy one would not leave it within the freeze's grace, core/freeze.c)
+ * may be between ld.so's open() of an object and its read() of the ELF
+ * header; sharing the description, the child and the template would both
+ * read it, one of them at the other's offset ("invalid ELF header").  The
+ * object is a regular file open read-only, close-on-exec, still at offset
+ * 0: each child gets a description of its own, at 0 (after the header is
+ * read the loader uses pread() and mmap(), which the offset does not
+ * touch).  A file of the program's that looks the same is reopened too:
+ * the only cost of this guess. */
+static int loader_frozen;
+
+void fdremap_loader_frozen(int yes)
+{
+	loader_frozen = yes;
+}
+
+static int loader_file(struct fdr_snap *s, struct fdr_chan *c)
+{
+	if (!loader_frozen || c->kind != FDK_FILE)
+		return 0;
+	for (int i = 0; i < s->nfds; i++) {
+		const struct fdr_desc *d = &s->descs[s->fds[i].desc];
+		if (&s->chans[d->chan] != c)
+			continue;
+		if ((d->flflags & O_ACCMODE) != O_RDONLY || d->u.file.pos != 0 || !s->fds[i].cloexec)
+			return 0;
+	}
+	return 1;
+}
+
 static void file_decide(struct fdr_snap *s, struct fdr_chan *c, int recreate, int fd)
 {
 	if (recreate) {
 		c->action = FDA_REOPEN;
 		c->why = "reopened (policy)";
+		return;
+	}
+	if (loader_file(s, c)) {
+		c->action = FDA_REOPEN;
+		c->why = "reopened (a thread is frozen inside the loader)";
 		return;
 	}
 	c->why = "shared";

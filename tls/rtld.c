@@ -59,6 +59,22 @@ int tls_rtld_held_by(pid_t tid)
 	return 0;
 }
 
+/* The tid holding one of the loader's locks, or 0 (racy read too). */
+pid_t tls_rtld_holder(void)
+{
+	const size_t step = _Alignof(pthread_mutex_t);
+	if (!rtld_global)
+		return 0;
+	for (size_t off = 0; off + sizeof(pthread_mutex_t) <= rtld_global_size; off += step) {
+		const volatile struct __pthread_mutex_s *m =
+			(const volatile struct __pthread_mutex_s *)(void *)(rtld_global + off);
+		if (m->__owner > 0 && m->__lock != 0 && m->__count >= 1 &&
+		    (m->__kind & 0x7f) == PTHREAD_MUTEX_RECURSIVE_NP)
+			return m->__owner;
+	}
+	return 0;
+}
+
 void tls_rtld_rebind(pid_t old_tid, pid_t new_tid)
 {
 	const size_t step = _Alignof(pthread_mutex_t);

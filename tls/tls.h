@@ -42,6 +42,7 @@ void robust_list_rebind(void *head, pid_t old_tid, pid_t new_tid);
 void tls_rtld_init(void);                 /* at start-up */
 void tls_rtld_rebind(pid_t old_tid, pid_t new_tid);
 int  tls_rtld_held_by(pid_t tid);         /* inside the loader (racy read) */
+pid_t tls_rtld_holder(void);              /* a tid inside the loader, or 0 */
 int  mutex_repair_owner(pthread_mutex_t *m);
 int  rwlock_repair_writer(pthread_rwlock_t *rw);
 /* pthread_mutex_lock's and _unlock's targets; hidden: the wrappers load

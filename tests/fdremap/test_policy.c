@@ -266,3 +266,58 @@ Test(own, own_fds_not_reported_nor_rebuilt)
 	fdremap_finish();
 	ut_wait(pid);
 }
+
+/* A thread frozen inside the loader (fdremap_loader_frozen(1)): a regular
+ * file open read-only, close-on-exec, at offset 0 — what ld.so holds
+ * between its open() of an object and its read() of the header — gets a
+ * description of its own in the child, at 0; the same file already read
+ * from, or without close-on-exec, stays shared as fork() shares it.  And
+ * nothing is reopened when no thread is in the loader. */
+struct loader_case { int fresh, read_from, inherit; };
+
+static void loader_child(void *arg)
+{
+	struct loader_case *c = arg;
+	char b[4];
+	UT_CHECK(read(c->fresh, b, 4) == 4 && !memcmp(b, "\177ELF", 4), "own offset at 0");
+	UT_CHECK(lseek(c->read_from, 0, SEEK_CUR) == 4, "the file read from: shared offset 4");
+	UT_CHECK(lseek(c->inherit, 0, SEEK_CUR) == 0, "without close-on-exec: offset 0");
+	UT_CHECK(read(c->inherit, b, 2) == 2, "read the shared one");
+}
+
+static void loader_child_not_frozen(void *arg)
+{
+	struct loader_case *c = arg;
+	char b[4];
+	UT_CHECK(read(c->fresh, b, 4) == 4, "read the shared file");
+}
+
+Test(shared, file_of_a_thread_frozen_in_the_loader)
+{
+	ut_protect_existing();
+	const char *exe = "/proc/self/exe";
+	struct loader_case c = { open(exe, O_RDONLY | O_CLOEXEC), open(exe, O_RDONLY | O_CLOEXEC),
+	                         open(exe, O_RDONLY) };
+	cr_assert(c.fresh >= 0 && c.read_from >= 0 && c.inherit >= 0);
+	char b[4];
+	cr_assert_eq(read(c.read_from, b, 4), 4);
+	fdremap_loader_frozen(1);
+	ut_prepare();
+	pid_t pid = ut_child(loader_child, &c);
+	fdremap_finish();
+	fdremap_loader_frozen(0);
+	ut_wait(pid);
+	cr_expect_eq(lseek(c.fresh, 0, SEEK_CUR), 0, "the parent's offset moved: the child read "
+	             "through the parent's description");
+	cr_expect_eq(lseek(c.inherit, 0, SEEK_CUR), 2, "the shared description's offset");
+
+	/* no thread in the loader: shared as fork() shares it */
+	ut_prepare();
+	pid = ut_child(loader_child_not_frozen, &c);
+	fdremap_finish();
+	ut_wait(pid);
+	cr_expect_eq(lseek(c.fresh, 0, SEEK_CUR), 4, "not shared without a thread in the loader");
+	close(c.fresh);
+	close(c.read_from);
+	close(c.inherit);
+}
