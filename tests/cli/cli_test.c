@@ -489,3 +489,15 @@ long ct_thread_ticks(pid_t pid, const char *comm)
 		closedir(d);
 	return ticks;
 }
+
+/* Control sockets (*.sock) in the runtime directory. */
+int ct_sockets_in_rundir(void)
+{
+	int n = 0;
+	DIR *d = opendir(ct_rundir());
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += strstr(e->d_name, ".sock") != NULL;
+	if (d)
+		closedir(d);
+	return n;
+}

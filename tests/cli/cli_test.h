@@ -72,6 +72,7 @@ int  ct_count_fds(pid_t pid);
 long ct_rss_kb(pid_t pid);
 int  ct_zombie_children(pid_t parent);        /* Z processes whose ppid is parent */
 int  ct_threads(pid_t pid);
+int  ct_sockets_in_rundir(void);                  /* *.sock files in ct_rundir() */
 long ct_thread_ticks(pid_t pid, const char *comm);  /* utime + stime of the thread named comm, or -1 */
 int  ct_alive(pid_t pid);
 long long ct_now_ms(void);

@@ -444,22 +444,11 @@ Test(e2e, status_socket_and_children)
 	CHECK(strstr(o.out, "spawned children running: 1\n"), "%s", o.out);
 }
 
-static int sockets_in_rundir(void)
-{
-	int n = 0;
-	DIR *d = opendir(ct_rundir());
-	for (struct dirent *e; d && (e = readdir(d));)
-		n += strstr(e->d_name, ".sock") != NULL;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static int wait_sockets(int want, int timeout_ms)
 {
 	long long deadline = ct_now_ms() + timeout_ms;
 	int n;
-	while ((n = sockets_in_rundir()) != want && ct_now_ms() < deadline)
+	while ((n = ct_sockets_in_rundir()) != want && ct_now_ms() < deadline)
 		ct_sleep_ms(20);
 	return n;
 }
@@ -484,7 +473,7 @@ Test(e2e, no_socket_left_by_killed_processes)
 	CHECK(nkids - first == 100, "%d pids printed", nkids - first);
 	/* each child made its own socket */
 	CHECK(wait_sockets(101, 20000) == 101, "%d sockets for the template and 100 children",
-	      sockets_in_rundir());
+	      ct_sockets_in_rundir());
 
 	for (int i = first; i < nkids; i++)
 		kill(kids[i], SIGKILL);

@@ -132,17 +132,6 @@ int file_has(const char *suffix, pid_t pid, const char *text, int timeout_ms)
 	return 0;
 }
 
-int sockets_in_rundir(void)
-{
-	int n = 0;
-	DIR *d = opendir(ct_rundir());
-	for (struct dirent *e; d && (e = readdir(d));)
-		n += strstr(e->d_name, ".sock") != NULL;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 int socket_exists(pid_t pid)
 {
 	char path[512];

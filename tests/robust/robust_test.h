@@ -35,7 +35,6 @@ void  freeze(void);
 pid_t spawn1(void);
 void  expect_state(const char *state);
 int   file_has(const char *suffix, pid_t pid, const char *text, int timeout_ms);
-int   sockets_in_rundir(void);
 int   socket_exists(pid_t pid);
 
 #endif

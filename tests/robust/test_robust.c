@@ -117,9 +117,9 @@ Test(sockets, fork_children_leave_no_socket, .timeout = 400)
 	pid_t pid = start_env("template", NULL, "forks=1000", NULL, NULL);
 	CHECK(strstr(prog.buf, "REAPED 1000"), "not every child was reaped");
 	long long deadline = ct_now_ms() + 60000;
-	while (sockets_in_rundir() != 1 && ct_now_ms() < deadline)
+	while (ct_sockets_in_rundir() != 1 && ct_now_ms() < deadline)
 		ct_sleep_ms(50);
-	int n = sockets_in_rundir();
+	int n = ct_sockets_in_rundir();
 	CHECK(n == 1 && socket_exists(pid), "%d socket files in the runtime directory after "
 	      "1000 fork children ended (want only the program's)", n);
 	ct_nuwa(&o, 10000, "status", P, NULL);
