@@ -142,6 +142,7 @@ void nuwa_own_fd_forget(int fd);
 void nuwa_own_fd_drop(int fd);   /* forget and close; ignores -1 */
 int  nuwa_is_own_fd(int fd);     /* lock-free, for close() */
 int  nuwa_own_fds(int *out, int max);
+void nuwa_own_fd_after_fork(void); /* the program's fork() child: lock free */
 
 /* ---- memory for libnuwa's own tables (map.c) ----------------------------------------- */
 void *nuwa_map_grow(void *p, size_t old, size_t size);   /* mmap/mremap; NULL if not */

@@ -77,6 +77,15 @@ void nuwa_own_fd_drop(int fd)
 	sys_close(fd);
 }
 
+/* The child of the program's own fork(): only the forking thread came
+ * along, and the lock may have been held by the control thread at that
+ * instant (it registers a pidfd for each fork child the program makes):
+ * free it before the child's first use (core/fork.c, APP_FORK). */
+void nuwa_own_fd_after_fork(void)
+{
+	own_lock.v = 0;
+}
+
 /* Lock-free: called by close() on every application close.  A racing
  * forget can only make us see a stale own fd, never miss a live one. */
 int nuwa_is_own_fd(int fd)

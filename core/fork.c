@@ -505,6 +505,7 @@ static void step_call(const struct fork_req *r)
 }
 static void step_registry(const struct fork_req *r)
 {
+	nuwa_own_fd_after_fork();   /* before anything below drops a descriptor */
 	registry_reset_after_fork();
 	lifecycle_reset_after_fork();
 	nuwa_spawned = 0;
